@@ -1,0 +1,113 @@
+/**
+ * `check`: is everything in place for a refresh to succeed? Lists every problem found (config,
+ * password sources, backend reachability, include and state directories, nginx -t, the pid file)
+ * and exits non-zero when there is any. It does not log in.
+ */
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import got from 'got';
+import type { Config, SessionConfig } from '../config/schema.js';
+import { ExitCode, RefresherError, describeSystemError, type ExitCodeValue } from '../errors.js';
+import { identifyProcess } from '../nginx/master.js';
+import { nginxTestArgv, testNginxConfig } from '../nginx/test-config.js';
+import { displayUrl, sessionUrl } from '../session/login.js';
+import { readPassword } from '../session/password.js';
+import { loadFromOptions, stdOutput, type GlobalOptions } from './context.js';
+
+interface Finding {
+  ok: boolean;
+  what: string;
+  detail: string;
+  exitCode: ExitCodeValue;
+}
+
+/** Runs every check; returns 0 when all pass, else the exit code of the first problem. */
+export async function check(options: GlobalOptions): Promise<ExitCodeValue> {
+  const { config, source } = loadFromOptions(options);
+  const findings: Finding[] = [{ ok: true, what: 'config', detail: `${source}: ${config.sessions.length} session(s)`, exitCode: ExitCode.OK }];
+  findings.push(await writableDir(config.state_dir, 'state_dir', true));
+  for (const session of config.sessions) findings.push(...(await checkSession(session)));
+  findings.push(...(await checkNginx(config)));
+  for (const f of findings) (f.ok ? stdOutput.line : stdOutput.warn)(`${f.ok ? 'ok' : 'FAIL'}  ${f.what}: ${f.detail}`);
+  const failures = findings.filter((f) => !f.ok);
+  stdOutput.line(failures.length === 0 ? 'all checks passed' : `${failures.length} problem(s) found`);
+  return failures[0]?.exitCode ?? ExitCode.OK;
+}
+
+async function checkSession(session: SessionConfig): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const what = `session ${session.name}`;
+  try {
+    await readPassword(session);
+    out.push({ ok: true, what: `${what} password`, detail: 'readable and not empty', exitCode: ExitCode.OK });
+  } catch (error) {
+    out.push(failure(`${what} password`, error));
+  }
+  out.push(await backendReachable(session));
+  out.push(await writableDir(dirname(session.include), `${what} include directory`, false));
+  return out;
+}
+
+async function backendReachable(session: SessionConfig): Promise<Finding> {
+  const url = sessionUrl(session.url);
+  const what = `session ${session.name} backend`;
+  try {
+    const res = await got.get(url, { throwHttpErrors: false, followRedirect: false, retry: { limit: 0 }, timeout: { request: session.timeout * 1000 } });
+    if (res.statusCode === 404) return { ok: false, what, detail: `${displayUrl(url)} answered 404: no /_session there; check url`, exitCode: ExitCode.PROTOCOL };
+    if (res.statusCode >= 500) return { ok: false, what, detail: `${displayUrl(url)} answered ${res.statusCode}`, exitCode: ExitCode.BACKEND_UNAVAILABLE };
+    return { ok: true, what, detail: `${displayUrl(url)} answered ${res.statusCode}`, exitCode: ExitCode.OK };
+  } catch (error) {
+    return { ok: false, what, detail: `cannot reach ${displayUrl(url)}: ${describeSystemError(error)}`, exitCode: ExitCode.BACKEND_UNAVAILABLE };
+  }
+}
+
+async function writableDir(dir: string, what: string, mayCreate: boolean): Promise<Finding> {
+  try {
+    await access(dir, constants.W_OK | constants.X_OK);
+    return { ok: true, what, detail: `${dir} is writable`, exitCode: ExitCode.OK };
+  } catch (error) {
+    if (mayCreate) {
+      try {
+        await access(dirname(dir), constants.W_OK | constants.X_OK);
+        return { ok: true, what, detail: `${dir} will be created`, exitCode: ExitCode.OK };
+      } catch {
+        /* fall through to the original problem */
+      }
+    }
+    return { ok: false, what, detail: `${dir} is not writable by this user (${describeSystemError(error)})`, exitCode: ExitCode.CANNOT_WRITE };
+  }
+}
+
+async function checkNginx(config: Config): Promise<Finding[]> {
+  const out: Finding[] = [];
+  if (config.nginx.test) {
+    try {
+      await testNginxConfig(config.nginx);
+      out.push({ ok: true, what: 'nginx -t', detail: `${nginxTestArgv(config.nginx).join(' ')} passed`, exitCode: ExitCode.OK });
+    } catch (error) {
+      out.push(failure('nginx -t', error));
+    }
+  }
+  if (config.nginx.reload_command === undefined) out.push(await pidFileFinding(config.nginx.pid_file));
+  return out;
+}
+
+async function pidFileFinding(pidFile: string): Promise<Finding> {
+  const what = 'nginx pid file';
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidFile, 'utf8')).trim());
+  } catch (error) {
+    return { ok: true, what, detail: `${pidFile}: ${describeSystemError(error)}; nginx seems not to be running (refresh will write the include and skip the reload)`, exitCode: ExitCode.OK };
+  }
+  const identity = Number.isSafeInteger(pid) && pid > 1 ? await identifyProcess(pid) : { state: 'other' as const, command: 'not a pid' };
+  if (identity.state === 'nginx-master') return { ok: true, what, detail: `${pidFile} names the nginx master ${pid}`, exitCode: ExitCode.OK };
+  if (identity.state === 'gone') return { ok: true, what, detail: `${pidFile} is stale (pid ${pid} is gone); nginx seems not to be running`, exitCode: ExitCode.OK };
+  return { ok: false, what, detail: `${pidFile} names pid ${pid} ("${identity.command}"), which is not an nginx master; check nginx.pid_file`, exitCode: ExitCode.RELOAD_FAILED };
+}
+
+function failure(what: string, error: unknown): Finding {
+  if (error instanceof RefresherError) return { ok: false, what, detail: error.message, exitCode: error.exitCode };
+  return { ok: false, what, detail: describeSystemError(error), exitCode: ExitCode.INTERNAL };
+}

@@ -1,0 +1,65 @@
+/**
+ * `status`: what each session's state file says: generation, times, seconds left, last result.
+ * Never the cookie (the state file does not hold it).
+ */
+import { ExitCode, type ExitCodeValue } from '../errors.js';
+import { sha256, snapshot } from '../refresh/fresh.js';
+import { secondsLeft } from '../state/freshness.js';
+import { loadFromOptions, selectSessions, stdOutput, type GlobalOptions } from './context.js';
+
+export interface StatusOptions extends GlobalOptions {
+  session?: string;
+  json?: boolean;
+}
+
+/** One session's status as printed by `status --json`. */
+export interface SessionStatus {
+  session: string;
+  generation: number;
+  issued: string | null;
+  expires: string | null;
+  seconds_left: number | null;
+  /** The include on disk is the one last written. */
+  include_intact: boolean;
+  reload_pending: boolean;
+  last_result: string | null;
+  last_at: string | null;
+  last_error: { code: string | undefined; message: string | undefined } | null;
+}
+
+/** Prints the status; exits 0 (it reports, it does not judge). */
+export async function status(options: StatusOptions): Promise<ExitCodeValue> {
+  const { config } = loadFromOptions(options);
+  const now = new Date();
+  const rows: SessionStatus[] = [];
+  for (const session of selectSessions(config, options.session)) {
+    const snap = await snapshot(config.state_dir, session);
+    const st = snap.state;
+    const left = secondsLeft(st, now);
+    rows.push({
+      session: session.name,
+      generation: st?.generation ?? 0,
+      issued: st?.issued ?? null,
+      expires: st?.expires ?? null,
+      seconds_left: left === undefined ? null : Math.round(left),
+      include_intact: snap.include !== undefined && st?.include_sha256 === sha256(snap.include),
+      reload_pending: st?.reload_pending ?? false,
+      last_result: st?.last?.result ?? null,
+      last_at: st?.last?.at ?? null,
+      last_error: st?.last?.result === 'error' ? { code: st.last.code, message: st.last.message } : null,
+    });
+  }
+  if (options.json) stdOutput.line(JSON.stringify({ sessions: rows }));
+  else for (const r of rows) stdOutput.line(humanLine(r));
+  return ExitCode.OK;
+}
+
+function humanLine(r: SessionStatus): string {
+  if (r.generation === 0 && !r.last_result) return `${r.session}: no session yet (never refreshed)`;
+  const left = r.seconds_left === null ? 'no cookie' : r.seconds_left > 0 ? `${r.seconds_left}s left` : `expired ${-r.seconds_left}s ago`;
+  const parts = [`${r.session}: generation ${r.generation}`, `issued ${r.issued ?? '-'}`, `expires ${r.expires ?? '-'} (${left})`];
+  if (!r.include_intact) parts.push('include missing or changed by hand');
+  if (r.reload_pending) parts.push('reload pending');
+  parts.push(r.last_error ? `last run failed at ${r.last_at}: ${r.last_error.message}` : `last run ok at ${r.last_at ?? '-'}`);
+  return parts.join('; ');
+}

@@ -1,0 +1,97 @@
+/**
+ * Maps `SESSION_REFRESHER_*` environment variables onto the raw configuration object (pure).
+ *
+ *   SESSION_REFRESHER_STATE_DIR=/x              -> state_dir
+ *   SESSION_REFRESHER_NGINX_PID_FILE=/run/n.pid -> nginx.pid_file
+ *   SESSION_REFRESHER_SESSION_COUCH_URL=http://…  -> sessions[name=couch].url
+ *
+ * Session names match case-insensitively, with "-" and "." written as "_". A variable naming a
+ * session that the file does not have creates it, so a whole session can come from the
+ * environment. Values are read as YAML scalars ("30" is a number, "true" a boolean).
+ */
+import { parse as parseYaml } from 'yaml';
+import { NGINX_KEYS, SESSION_KEYS, TOP_KEYS } from './schema.js';
+
+export const ENV_PREFIX = 'SESSION_REFRESHER_';
+/** Variables with the prefix that are not configuration keys. */
+export const ENV_RESERVED = new Set(['SESSION_REFRESHER_CONFIG']);
+
+type Raw = Record<string, unknown>;
+
+/** The env variable that sets `key` at top level. */
+export function envNameForTop(key: string): string {
+  return ENV_PREFIX + key.toUpperCase();
+}
+/** The env variable that sets `nginx.<key>`. */
+export function envNameForNginx(key: string): string {
+  return `${ENV_PREFIX}NGINX_${key.toUpperCase()}`;
+}
+/** The env variable that sets `<key>` of the session named `name`. */
+export function envNameForSession(name: string, key: string): string {
+  return `${ENV_PREFIX}SESSION_${envSegment(name)}_${key.toUpperCase()}`;
+}
+
+function envSegment(name: string): string {
+  return name.toUpperCase().replace(/[-.]/g, '_');
+}
+
+function scalar(value: string): unknown {
+  try {
+    const parsed: unknown = parseYaml(value);
+    // Only plain scalars: a value that looks like YAML structure stays a string.
+    return parsed === null || typeof parsed === 'object' ? value : parsed;
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Applies the environment onto `raw` (mutating a copy) and returns it with the problems found:
+ * unknown variables are problems, like unknown keys in the file.
+ */
+export function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): { raw: Raw; problems: string[] } {
+  const out: Raw = structuredClone(raw);
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || ENV_RESERVED.has(name) || value === undefined) continue;
+    const rest = name.slice(ENV_PREFIX.length);
+    if (!applyOne(out, rest, scalar(value))) problems.push(`unknown environment variable ${name} (see README "Configuration" for the variable of each key)`);
+  }
+  return { raw: out, problems };
+}
+
+function applyOne(out: Raw, rest: string, value: unknown): boolean {
+  const top = TOP_KEYS.find((k) => k.toUpperCase() === rest);
+  if (top) {
+    out[top] = value;
+    return true;
+  }
+  if (rest.startsWith('NGINX_')) {
+    const key = NGINX_KEYS.find((k) => k.toUpperCase() === rest.slice('NGINX_'.length));
+    if (!key) return false;
+    const nginx = isRecord(out.nginx) ? out.nginx : (out.nginx = {});
+    (nginx as Raw)[key] = value;
+    return true;
+  }
+  if (rest.startsWith('SESSION_')) {
+    const tail = rest.slice('SESSION_'.length);
+    // Longest key first, so PASSWORD_FILE is not read as a session named "X_PASSWORD" + FILE.
+    const key = [...SESSION_KEYS].sort((a, b) => b.length - a.length).find((k) => tail.endsWith(`_${k.toUpperCase()}`));
+    if (!key) return false;
+    const segment = tail.slice(0, tail.length - key.length - 1);
+    if (segment === '') return false;
+    const sessions = Array.isArray(out.sessions) ? out.sessions : (out.sessions = []);
+    let session = sessions.find((s: unknown) => isRecord(s) && typeof s.name === 'string' && envSegment(s.name) === segment) as Raw | undefined;
+    if (!session) {
+      session = { name: segment.toLowerCase().replace(/_/g, '-') };
+      sessions.push(session);
+    }
+    session[key] = key === 'name' ? String(value) : value;
+    return true;
+  }
+  return false;
+}
+
+function isRecord(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

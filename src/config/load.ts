@@ -1,0 +1,80 @@
+/**
+ * Loads the configuration: defaults (in the schema) <- YAML file <- SESSION_REFRESHER_* env <- flags.
+ * Every problem from every layer is collected and reported at once in one ConfigError.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { ConfigError, describeSystemError, hasCode } from '../errors.js';
+import { applyEnv } from './env.js';
+import type { Config } from './schema.js';
+import { validateConfig } from './validate.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/session-refresher/config.yaml';
+
+/** Overrides given on the command line; they win over the file and the environment. */
+export interface ConfigFlags {
+  stateDir?: string;
+  logLevel?: string;
+}
+
+export interface LoadOptions {
+  /** Path from --config; falls back to $SESSION_REFRESHER_CONFIG, then DEFAULT_CONFIG_PATH. */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: ConfigFlags;
+}
+
+/** A loaded configuration and the file it came from (undefined when built from env alone). */
+export interface LoadedConfig {
+  config: Config;
+  source: string;
+}
+
+/** Loads and validates; throws ConfigError listing every problem. */
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const explicit = options.path ?? env.SESSION_REFRESHER_CONFIG;
+  const path = explicit ?? DEFAULT_CONFIG_PATH;
+  const problems: string[] = [];
+
+  let raw: Record<string, unknown> = {};
+  let fileFound = true;
+  try {
+    raw = parseYamlFile(readFileSync(path, 'utf8'), problems);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT') && !explicit) fileFound = false;
+    else throw new ConfigError([`cannot read ${path}: ${describeSystemError(error)}; pass --config FILE`], path);
+  }
+
+  const withEnv = applyEnv(raw, env);
+  problems.push(...withEnv.problems);
+  const layered = withEnv.raw;
+  if (options.flags?.stateDir !== undefined) layered.state_dir = options.flags.stateDir;
+  if (options.flags?.logLevel !== undefined) layered.log_level = options.flags.logLevel;
+
+  const source = fileFound ? path : 'environment';
+  if (!fileFound && layered.sessions === undefined) {
+    throw new ConfigError([`no configuration file at ${path} and no sessions in the environment; pass --config FILE`], source);
+  }
+  const result = validateConfig(layered);
+  if (!result.ok) problems.push(...result.problems);
+  if (problems.length > 0 || !result.ok) throw new ConfigError(problems, source);
+  return { config: result.config, source };
+}
+
+function parseYamlFile(text: string, problems: string[]): Record<string, unknown> {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  for (const error of doc.errors) {
+    const at = error.linePos?.[0];
+    const firstLine = error.message.split('\n')[0] ?? error.message;
+    problems.push(at ? `YAML syntax at line ${at.line}, column ${at.col}: ${firstLine}` : `YAML syntax: ${firstLine}`);
+  }
+  if (doc.errors.length > 0) return {};
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problems.push('the file must be a YAML mapping (key: value), not a list or a scalar');
+    return {};
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,54 @@
+/**
+ * Turns a raw configuration object into a validated `Config`, or into the complete list of
+ * problems, one line each, naming the key and the value received (pure).
+ */
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+/** Keys that people try and that must never be echoed, because their value is a secret. */
+const SECRET_LOOKING = /pass|secret|token|cookie_value|credential/i;
+
+export type ValidationResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Validates `raw`. Never throws for bad input; never echoes the value of an unknown key. */
+export function validateConfig(raw: unknown): ValidationResult {
+  const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
+  if (result.success) return { ok: true, config: result.data };
+  return { ok: false, problems: result.error.issues.map((issue) => describeIssue(issue, raw)) };
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const where = formatPath(issue.path, raw);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((key) => {
+        const at = where ? `${where}.${key}` : key;
+        const hint = /^password$/i.test(key) ? ': a literal password is not accepted; use password_file, password_env or password_credential' : ': remove it or check its spelling';
+        return `unknown key ${at}${hint}`;
+      })
+      .join('; ');
+  }
+  const message = issue.message.replace(/^Invalid input: /, '');
+  const key = String(issue.path[issue.path.length - 1] ?? '');
+  const received = 'input' in issue && issue.input !== undefined && !SECRET_LOOKING.test(key) && typeof issue.input !== 'object' ? ` (received ${JSON.stringify(issue.input)})` : '';
+  if (issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined) return `${where || 'configuration'}: is required`;
+  return `${where || 'configuration'}: ${message}${received}`;
+}
+
+/** `sessions[0] (couch).url`: the index, and the session's name when it has one. */
+function formatPath(path: readonly PropertyKey[], raw: unknown): string {
+  let out = '';
+  let node: unknown = raw;
+  for (const part of path) {
+    if (typeof part === 'number') {
+      out += `[${part}]`;
+      node = Array.isArray(node) ? node[part] : undefined;
+      const name = typeof node === 'object' && node !== null ? (node as Record<string, unknown>).name : undefined;
+      if (typeof name === 'string') out += ` (${name})`;
+    } else {
+      out += out ? `.${String(part)}` : String(part);
+      node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[String(part)] : undefined;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+/**
+ * Is a pid an nginx master process? Checked before every signal, so a stale pid file whose pid
+ * was recycled by another program is never signalled.
+ */
+import { readFile } from 'node:fs/promises';
+import { hasCode } from '../errors.js';
+
+export type ProcessIdentity = { state: 'gone' } | { state: 'nginx-master' } | { state: 'other'; command: string };
+
+/** Identifies `pid` from /proc: gone, an nginx master, or some other program (named). */
+export async function identifyProcess(pid: number, proc = '/proc'): Promise<ProcessIdentity> {
+  let cmdline: string;
+  try {
+    cmdline = (await readFile(`${proc}/${pid}/cmdline`, 'latin1')).replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ESRCH')) return { state: 'gone' };
+    throw error;
+  }
+  // A zombie or kernel thread has an empty cmdline; it is not an nginx master either way.
+  if (cmdline === '') return { state: 'gone' };
+  // nginx rewrites its master's argv to "nginx: master process <argv>".
+  if (cmdline.startsWith('nginx: master process')) return { state: 'nginx-master' };
+  return { state: 'other', command: cmdline.length > 80 ? `${cmdline.slice(0, 80)}…` : cmdline };
+}

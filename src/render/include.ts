@@ -1,0 +1,58 @@
+/**
+ * Rendering the nginx include (pure). The output depends only on its inputs, so rendering the
+ * same session twice gives the same bytes and the writer can skip an unchanged file.
+ *
+ *   # session-refresher: session "couch", generation 7. Rewritten on every refresh; do not edit.
+ *   # issued 2026-11-22T10:00:00Z, expires 2026-11-22T10:10:00Z
+ *   set $auth_cookie "AuthSession=...";
+ *   set $auth_cookie_generation "7";
+ */
+import { assertSafeCookieValue } from '../session/cookie.js';
+
+export interface RenderInput {
+  session: string;
+  /** nginx variable name without `$`. */
+  variable: string;
+  cookieName: string;
+  /** The cookie value; refused (CookieRefusedError) unless it passes the whitelist. */
+  value: string;
+  /** Only grows; lets the fallback endpoint tell a stale cookie from the current one. */
+  generation: number;
+  issued: Date;
+  expires: Date;
+}
+
+/** Renders the include text. Throws CookieRefusedError for a value outside the whitelist. */
+export function renderInclude(input: RenderInput): string {
+  assertSafeCookieValue(input.value, input.cookieName);
+  if (!Number.isSafeInteger(input.generation) || input.generation < 0) throw new RangeError(`generation must be a non-negative integer, got ${input.generation}`);
+  return [
+    `# session-refresher: session "${input.session}", generation ${input.generation}. Rewritten on every refresh; do not edit.`,
+    `# issued ${isoSeconds(input.issued)}, expires ${isoSeconds(input.expires)}`,
+    `set $${input.variable} "${input.cookieName}=${input.value}";`,
+    `set $${input.variable}_generation "${input.generation}";`,
+    '',
+  ].join('\n');
+}
+
+/** Renders an include that sets the variable to an empty value (no valid session). */
+export function renderEmptyInclude(session: string, variable: string, generation: number): string {
+  return [
+    `# session-refresher: session "${session}", generation ${generation}: no valid session. Rewritten on every refresh; do not edit.`,
+    `set $${variable} "";`,
+    `set $${variable}_generation "${generation}";`,
+    '',
+  ].join('\n');
+}
+
+/** The generation recorded in an include we wrote, or undefined when there is none. */
+export function parseIncludeGeneration(text: string, variable: string): number | undefined {
+  const match = new RegExp(`^set \\$${variable}_generation "(\\d+)";$`, 'm').exec(text);
+  if (!match) return undefined;
+  const n = Number(match[1]);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

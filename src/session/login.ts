@@ -1,0 +1,118 @@
+/**
+ * Logging in to a CouchDB-style `POST /_session` with got, and classifying every way it fails.
+ *
+ * The request is form-encoded `name`/`password`, as CouchDB's own replicator sends it. A 401 that
+ * carries WWW-Authenticate (a backend with `require_valid_user`) is tried once more with Basic
+ * credentials. Network errors, timeouts and 502/503/504 are retried with backoff by got; a
+ * rejected password never is.
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import got, { RequestError, type Response } from 'got';
+import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
+import type { SessionConfig } from '../config/schema.js';
+
+/** What a successful login returns: the raw Set-Cookie headers and the backend's Date. */
+export interface LoginResponse {
+  setCookie: string[];
+  serverDate: string | undefined;
+  /** Local time the response arrived. */
+  receivedAt: Date;
+}
+
+/** The `/_session` URL for a backend base URL, keeping any path prefix (https://h/couch/ -> /couch/_session). */
+export function sessionUrl(base: string): URL {
+  const url = new URL(base);
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return new URL('_session', url);
+}
+
+/** A URL fit for messages: no credentials, no query. */
+export function displayUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+/** Logs in; throws a RefresherError subclass on every failure. The password never appears in errors. */
+export async function login(session: SessionConfig, password: string): Promise<LoginResponse> {
+  const url = sessionUrl(session.url);
+  const certificateAuthority = session.ca_file ? [...rootCertificates, readCa(session.ca_file, session.name)] : undefined;
+  const attempt = (basic: boolean): Promise<Response<string>> =>
+    got.post(url, {
+      form: { name: session.username, password },
+      headers: {
+        accept: 'application/json',
+        'user-agent': 'session-refresher',
+        ...(basic ? { authorization: `Basic ${Buffer.from(`${session.username}:${password}`).toString('base64')}` } : {}),
+      },
+      throwHttpErrors: false,
+      followRedirect: false,
+      timeout: { request: session.timeout * 1000 },
+      retry: { limit: session.retries, methods: ['POST'], statusCodes: [502, 503, 504], backoffLimit: 5000 },
+      ...(certificateAuthority ? { https: { certificateAuthority } } : {}),
+    });
+
+  let response: Response<string>;
+  try {
+    response = await attempt(false);
+    if (response.statusCode === 401 && response.headers['www-authenticate']) response = await attempt(true);
+  } catch (error) {
+    throw classifyRequestError(error, url, session);
+  }
+  return interpret(response, url, session, password);
+}
+
+function readCa(path: string, name: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ${describeSystemError(error)}`], 'ca_file');
+  }
+}
+
+function interpret(response: Response<string>, url: URL, session: SessionConfig, password: string): LoginResponse {
+  const status = response.statusCode;
+  const where = displayUrl(url);
+  if (status >= 200 && status < 300) {
+    const raw = response.headers['set-cookie'];
+    return { setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
+  }
+  const reason = backendReason(response.body, password);
+  const quoted = reason ? `: "${reason}"` : '';
+  if (status === 401 || status === 403) {
+    throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); check the password source and the account on the backend`);
+  }
+  if (status === 404) throw new ProtocolError(`${where} answered 404: this backend has no /_session; check url (the backend's base URL)`);
+  if (status >= 500) throw new BackendUnavailableError(`${where} answered ${status}${quoted} after ${session.retries + 1} attempt(s); the backend is failing, try again later`);
+  throw new ProtocolError(`${where} answered ${status}${quoted}; a CouchDB-style /_session answers 200 or 401`);
+}
+
+/** The backend's `reason` (or `error`) from a JSON body, printable and short, with the password removed. */
+export function backendReason(body: string, password: string): string {
+  let text = '';
+  try {
+    const json = JSON.parse(body) as { reason?: unknown; error?: unknown };
+    text = typeof json.reason === 'string' ? json.reason : typeof json.error === 'string' ? json.error : '';
+  } catch {
+    return '';
+  }
+  if (password) text = text.split(password).join('[redacted]');
+  // eslint-disable-next-line no-control-regex
+  text = text.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+function classifyRequestError(error: unknown, url: URL, session: SessionConfig): Error {
+  if (error instanceof ConfigError) return error;
+  const where = displayUrl(url);
+  const code = error instanceof RequestError ? error.code : undefined;
+  if (code?.startsWith('HPE_')) {
+    return new CookieRefusedError(`${where} sent a malformed HTTP response (${code}); refused, nothing written`, { cause: error });
+  }
+  const attempts = error instanceof RequestError ? error.request?.retryCount ?? 0 : 0;
+  if (code === 'ETIMEDOUT') {
+    return new BackendUnavailableError(`${where} did not answer within ${session.timeout}s (${attempts + 1} attempt(s)); check the backend, or raise timeout`, { cause: error });
+  }
+  const detail = error instanceof Error ? describeSystemError(error) : String(error);
+  const tlsHint = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code ?? '') ? '; check ca_file' : '';
+  return new BackendUnavailableError(`cannot reach ${where} (${detail}, ${attempts + 1} attempt(s))${tlsHint}; is the backend up?`, { cause: error });
+}

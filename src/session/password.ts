@@ -1,0 +1,41 @@
+/**
+ * Reading a session's password from its one configured source. It is read at each login, so a
+ * rotated password file is picked up without a restart.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, describeSystemError } from '../errors.js';
+import type { SessionConfig } from '../config/schema.js';
+
+/** Where the password of `session` comes from, for messages (never the password itself). */
+export function passwordSource(session: SessionConfig, env: NodeJS.ProcessEnv = process.env): string {
+  if (session.password_file) return `password_file ${session.password_file}`;
+  if (session.password_env) return `environment variable ${session.password_env}`;
+  return `credential ${session.password_credential} in ${env.CREDENTIALS_DIRECTORY ?? '$CREDENTIALS_DIRECTORY (unset)'}`;
+}
+
+/** Reads the password; one trailing newline is dropped. Throws ConfigError when missing or empty. */
+export async function readPassword(session: SessionConfig, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const problem = (why: string) => new ConfigError([`session ${session.name}: ${why}`], passwordSource(session, env));
+  let value: string | undefined;
+  if (session.password_env) {
+    value = env[session.password_env];
+    if (value === undefined) throw problem(`environment variable ${session.password_env} (password_env) is not set`);
+  } else {
+    let path: string;
+    if (session.password_file) path = session.password_file;
+    else {
+      const dir = env.CREDENTIALS_DIRECTORY;
+      if (!dir) throw problem(`password_credential is set but $CREDENTIALS_DIRECTORY is not; run under systemd with LoadCredential=${session.password_credential}:FILE`);
+      path = join(dir, session.password_credential!);
+    }
+    try {
+      value = await readFile(path, 'utf8');
+    } catch (error) {
+      throw problem(`cannot read the password from ${path}: ${describeSystemError(error)}`);
+    }
+  }
+  value = value.replace(/\r?\n$/, '');
+  if (value === '') throw problem(`the password from ${passwordSource(session, env)} is empty`);
+  return value;
+}
