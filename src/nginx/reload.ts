@@ -27,6 +27,8 @@ export function signalReloader(pidFile: string, proc = '/proc'): Reloader {
         if (hasCode(error, 'ENOENT')) throw new NginxNotRunningError(`nginx is not running (no pid file at ${pidFile})`);
         throw new ReloadError(`cannot read nginx's pid file ${pidFile}: ${describeSystemError(error)}; check nginx.pid_file`, { cause: error });
       }
+      // `nginx -t` leaves an empty pid file behind when nginx is not running.
+      if (text.trim() === '') throw new NginxNotRunningError(`nginx is not running (empty pid file ${pidFile})`);
       const pid = Number(text.trim());
       if (!Number.isSafeInteger(pid) || pid <= 1) throw new ReloadError(`nginx's pid file ${pidFile} does not hold a pid; check nginx.pid_file`);
       const identity = await identifyProcess(pid, proc);

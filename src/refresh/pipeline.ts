@@ -19,7 +19,7 @@ import { pickSessionCookie } from '../session/cookie.js';
 import { computeExpiry } from '../session/expiry.js';
 import { login, type LoginResponse } from '../session/login.js';
 import { readPassword } from '../session/password.js';
-import { ensureStateDir, writeState, type SessionState } from '../state/store.js';
+import { ensureStateDir, readState, writeState, type SessionState } from '../state/store.js';
 import { pendingWork, sha256, snapshot, type SessionSnapshot } from './fresh.js';
 
 /** Mode of the include: readable by its group (nginx), by nobody else. */
@@ -78,7 +78,7 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
     try {
       return await pass(config, session, deps, snap, options, log);
     } catch (error) {
-      if (error instanceof RefresherError) await recordFailure(config, session, snap.state, error, deps.now());
+      if (error instanceof RefresherError) await recordFailure(config, session, error, deps.now());
       throw error;
     }
   });
@@ -170,7 +170,9 @@ async function restore(path: string, previous: Buffer | undefined, gid: number |
   else await writeAtomic(path, previous, { mode: INCLUDE_MODE, gid });
 }
 
-async function recordFailure(config: Config, session: SessionConfig, state: SessionState | undefined, error: RefresherError, now: Date): Promise<void> {
+async function recordFailure(config: Config, session: SessionConfig, error: RefresherError, now: Date): Promise<void> {
+  // Re-read: the pass may have recorded progress (a new cookie, a reload owed) before failing.
+  const state = await readState(config.state_dir, session.name).catch(() => undefined);
   const next: SessionState = { ...(state ?? { generation: 0 }), last: { result: 'error', at: now.toISOString(), code: error.code, message: error.message } };
   // The failure itself is what matters to the caller; a state file that cannot be written must not hide it.
   await writeState(config.state_dir, session.name, next).catch(() => undefined);

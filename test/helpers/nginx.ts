@@ -1,0 +1,148 @@
+/**
+ * A real nginx (the Debian package) for tests: its own prefix in a temp dir, a free loopback
+ * port, a pid file, and a server block that includes the session's include and proxies to the
+ * backend with `Cookie: $auth_cookie`. Under CI=true a missing nginx fails the test run.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort } from './ports.js';
+
+/** The nginx binary, from $NGINX_BIN or the usual Debian locations. */
+export function nginxBinary(): string | undefined {
+  const candidates = [process.env.NGINX_BIN, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].filter((c): c is string => Boolean(c));
+  return candidates.find((c) => spawnSync(c, ['-v'], { stdio: 'ignore' }).status === 0);
+}
+
+/**
+ * For `test(..., { skip })`: a reason to skip when nginx is missing on a developer machine.
+ * Under CI=true nginx is required, so this throws instead of skipping.
+ */
+export function skipWithoutNginx(): string | false {
+  if (nginxBinary()) return false;
+  if (process.env.CI === 'true') throw new Error('nginx is not installed, and under CI=true integration tests may not skip: install Debian\'s nginx (.ci/run does)');
+  return 'nginx is not installed (apt-get install nginx); integration test skipped';
+}
+
+export interface NginxOptions {
+  /** Directory used as nginx's prefix (conf, logs, pid, temp paths). */
+  prefix: string;
+  /** The include session-refresher writes. */
+  include: string;
+  /** The backend nginx proxies to, e.g. http://127.0.0.1:5984. */
+  backend: string;
+  /** The nginx variable the include sets. */
+  variable?: string;
+}
+
+export interface Nginx {
+  url: string;
+  port: number;
+  binary: string;
+  prefix: string;
+  confPath: string;
+  pidFile: string;
+  errorLog: string;
+  /** How many reloads (SIGHUP) nginx has logged. */
+  reloads(): Promise<number>;
+  /** Polls the loopback probe until nginx serves `generation` (reloads are asynchronous). */
+  waitForGeneration(generation: number, timeoutMs?: number): Promise<void>;
+  /** The generation nginx serves right now. */
+  generation(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The placeholder include nginx starts with before the first login. */
+export function placeholderInclude(variable = 'auth_cookie'): string {
+  return `set $${variable} "";\nset $${variable}_generation "0";\n`;
+}
+
+/** Writes the config and starts nginx in the foreground (master + 1 worker). */
+export async function startNginx(options: NginxOptions): Promise<Nginx> {
+  const binary = nginxBinary();
+  if (!binary) throw new Error('nginx is not installed');
+  const variable = options.variable ?? 'auth_cookie';
+  const port = await freePort();
+  const p = options.prefix;
+  const backend = new URL(options.backend);
+  const confPath = join(p, 'nginx.conf');
+  const pidFile = join(p, 'nginx.pid');
+  const errorLog = join(p, 'error.log');
+  await writeFile(
+    confPath,
+    `daemon off;
+worker_processes 1;
+pid ${pidFile};
+error_log ${errorLog} notice;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path ${p}/client_body;
+  proxy_temp_path ${p}/proxy;
+  fastcgi_temp_path ${p}/fastcgi;
+  uwsgi_temp_path ${p}/uwsgi;
+  scgi_temp_path ${p}/scgi;
+  upstream backend { server ${backend.host}; keepalive 8; }
+  server {
+    listen 127.0.0.1:${port};
+    include ${options.include};
+    location = /_session_refresher/generation { return 200 "$${variable}_generation"; }
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "";
+      proxy_set_header Cookie $${variable};
+    }
+  }
+}
+`,
+  );
+  const child: ChildProcess = spawn(binary, ['-p', p, '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit');
+  const url = `http://127.0.0.1:${port}`;
+  const nginx: Nginx = {
+    url,
+    port,
+    binary,
+    prefix: p,
+    confPath,
+    pidFile,
+    errorLog,
+    async reloads() {
+      const log = await readFile(errorLog, 'utf8').catch(() => '');
+      return log.split('\n').filter((l) => l.includes('signal 1 (SIGHUP) received')).length;
+    },
+    async generation() {
+      const res = await fetch(`${url}/_session_refresher/generation`);
+      return res.text();
+    },
+    async waitForGeneration(generation, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = '';
+      while (Date.now() < deadline) {
+        last = await nginx.generation().catch((e: Error) => e.message);
+        if (last === String(generation)) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`nginx still serves generation "${last}", expected ${generation}`);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGQUIT');
+        await exited;
+      }
+    },
+  };
+  // Ready when the probe answers; fail fast if nginx exits (bad config).
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (await nginx.generation().then(() => true, () => false)) return nginx;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await nginx.stop();
+  throw new Error(`nginx did not start: ${stderr}`);
+}

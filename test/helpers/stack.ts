@@ -1,0 +1,83 @@
+/**
+ * The whole real stack for an integration test: pouchdb-server, nginx in front of it with a
+ * placeholder include, a password file, and a config file for the CLI. `stop()` ends it all.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { runCli, type CliResult } from './cli.js';
+import { startCouch, type Couch } from './couch.js';
+import { placeholderInclude, startNginx, type Nginx } from './nginx.js';
+import { tempDir } from './tmp.js';
+
+export interface Stack {
+  dir: string;
+  couch: Couch;
+  nginx: Nginx;
+  include: string;
+  stateDir: string;
+  passwordFile: string;
+  configPath: string;
+  /** The session entry of the config; `writeConfig` after changing it. */
+  session: Record<string, unknown>;
+  config: Record<string, unknown>;
+  writeConfig(): Promise<void>;
+  cli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** GET through nginx with no client credentials. */
+  get(path: string): Promise<{ status: number; body: string }>;
+  includeBytes(): Promise<Buffer>;
+  stop(): Promise<void>;
+}
+
+/** Starts pouchdb-server and nginx and writes a config whose one session is named "couch". */
+export async function startStack(): Promise<Stack> {
+  const tmp = await tempDir('sr-stack-');
+  const dir = tmp.path;
+  const include = join(dir, 'include', 'couch.conf');
+  const stateDir = join(dir, 'state');
+  const passwordFile = join(dir, 'couch.password');
+  const configPath = join(dir, 'config.yaml');
+  await mkdir(join(dir, 'include'));
+  await mkdir(join(dir, 'nginx'));
+  await writeFile(include, placeholderInclude(), { mode: 0o640 });
+  const couch = await startCouch();
+  let nginx: Nginx;
+  try {
+    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: couch.url });
+  } catch (error) {
+    await couch.stop();
+    throw error;
+  }
+  await writeFile(passwordFile, `${couch.admin.password}\n`, { mode: 0o600 });
+  const session: Record<string, unknown> = { name: 'couch', url: couch.url, username: couch.admin.name, password_file: passwordFile, include, timeout: 5, retries: 1 };
+  const config: Record<string, unknown> = {
+    state_dir: stateDir,
+    lock_timeout: 20,
+    nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
+    sessions: [session],
+  };
+  const stack: Stack = {
+    dir,
+    couch,
+    nginx,
+    include,
+    stateDir,
+    passwordFile,
+    configPath,
+    session,
+    config,
+    writeConfig: () => writeFile(configPath, stringify(config)),
+    cli: (args, env) => runCli([...args, '--config', configPath], env),
+    async get(path) {
+      const res = await fetch(nginx.url + path);
+      return { status: res.status, body: await res.text() };
+    },
+    includeBytes: () => readFile(include),
+    async stop() {
+      await Promise.allSettled([nginx.stop(), couch.stop()]);
+      await tmp.remove();
+    },
+  };
+  await stack.writeConfig();
+  return stack;
+}
