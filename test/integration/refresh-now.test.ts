@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { skipWithoutNginx } from '../helpers/nginx.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -154,6 +154,49 @@ describe('refresh-now', { skip }, () => {
     } finally {
       decoy.kill();
     }
+  });
+
+  test('a lock left behind by a killed run is taken over instead of blocking refreshes', async () => {
+    // What a SIGKILLed holder leaves: the lock directory, no longer refreshed.
+    await mkdir(stack.stateDir, { recursive: true });
+    await mkdir(`${stack.stateDir}/couch.lock`);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(`${stack.stateDir}/couch.lock`, old, old);
+
+    const run = await stack.cli(['refresh-now']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /logged in, generation 1/);
+  });
+
+  test('no output, log line or state file carries the password or the cookie', async () => {
+    const run = await stack.cli(['refresh-now', '--verbose', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const cookie = /AuthSession=([^"]+)"/.exec((await stack.includeBytes()).toString())![1]!;
+    assert.match(run.stderr, /"msg":"nginx reloaded"/, 'verbose logging is on');
+    const status = await stack.cli(['status']);
+    const statusJson = await stack.cli(['status', '--json']);
+    const check = await stack.cli(['check']);
+    const stateFile = await readFile(`${stack.stateDir}/couch.json`, 'utf8');
+    for (const text of [run.stdout, run.stderr, status.stdout, statusJson.stdout, check.stdout, check.stderr, stateFile]) {
+      assert.ok(!text.includes(cookie), 'no cookie');
+      assert.ok(!text.includes(stack.couch.admin.password), 'no password');
+    }
+  });
+
+  test('check passes on a working setup and lists every problem of a broken one', async () => {
+    const good = await stack.cli(['check']);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /all checks passed/);
+    assert.match(good.stdout, /ok {2}nginx -t: /);
+
+    await stack.couch.stop();
+    stack.session.password_file = `${stack.dir}/missing.password`;
+    await stack.writeConfig();
+    const bad = await stack.cli(['check']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /FAIL {2}session couch password: .*missing\.password.*ENOENT/);
+    assert.match(bad.stderr, /FAIL {2}session couch backend: cannot reach/);
+    assert.match(bad.stdout, /2 problem\(s\) found/);
   });
 
   test('with nginx stopped the include is written, the reload skipped with a warning, exit 3', async () => {
