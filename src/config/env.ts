@@ -2,15 +2,16 @@
  * Maps `SESSION_REFRESHER_*` environment variables onto the raw configuration object (pure).
  *
  *   SESSION_REFRESHER_STATE_DIR=/x              -> state_dir
- *   SESSION_REFRESHER_NGINX_PID_FILE=/run/n.pid -> nginx.pid_file
+ *   SESSION_REFRESHER_NGINX_PID_FILE=/run/n.pid -> nginx.pid_file (likewise DAEMON_*)
  *   SESSION_REFRESHER_SESSION_COUCH_URL=http://…  -> sessions[name=couch].url
  *
  * Session names match case-insensitively, with "-" and "." written as "_". A variable naming a
  * session that the file does not have creates it, so a whole session can come from the
- * environment. Values are read as YAML scalars ("30" is a number, "true" a boolean).
+ * environment. Values of numeric and boolean keys are read as YAML scalars ("30" is a number,
+ * "true" a boolean); every other value stays the string it is (a username "007" stays "007").
  */
 import { parse as parseYaml } from 'yaml';
-import { NGINX_KEYS, SESSION_KEYS, TOP_KEYS } from './schema.js';
+import { NON_STRING_KEYS, SECTIONS, SESSION_KEYS, TOP_KEYS } from './schema.js';
 
 export const ENV_PREFIX = 'SESSION_REFRESHER_';
 /** Variables with the prefix that are not configuration keys. */
@@ -22,9 +23,9 @@ type Raw = Record<string, unknown>;
 export function envNameForTop(key: string): string {
   return ENV_PREFIX + key.toUpperCase();
 }
-/** The env variable that sets `nginx.<key>`. */
-export function envNameForNginx(key: string): string {
-  return `${ENV_PREFIX}NGINX_${key.toUpperCase()}`;
+/** The env variable that sets `<section>.<key>` (e.g. nginx.pid_file). */
+export function envNameForSection(section: keyof typeof SECTIONS, key: string): string {
+  return `${ENV_PREFIX}${section.toUpperCase()}_${key.toUpperCase()}`;
 }
 /** The env variable that sets `<key>` of the session named `name`. */
 export function envNameForSession(name: string, key: string): string {
@@ -55,22 +56,28 @@ export function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): { raw: Raw; problems
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || ENV_RESERVED.has(name) || value === undefined) continue;
     const rest = name.slice(ENV_PREFIX.length);
-    if (!applyOne(out, rest, scalar(value))) problems.push(`unknown environment variable ${name} (see README "Configuration" for the variable of each key)`);
+    if (!applyOne(out, rest, value)) problems.push(`unknown environment variable ${name} (see README "Configuration" for the variable of each key)`);
   }
   return { raw: out, problems };
 }
 
-function applyOne(out: Raw, rest: string, value: unknown): boolean {
+function typed(key: string, value: string): unknown {
+  return NON_STRING_KEYS.has(key) ? scalar(value) : value;
+}
+
+function applyOne(out: Raw, rest: string, value: string): boolean {
   const top = TOP_KEYS.find((k) => k.toUpperCase() === rest);
   if (top) {
-    out[top] = value;
+    out[top] = typed(top, value);
     return true;
   }
-  if (rest.startsWith('NGINX_')) {
-    const key = NGINX_KEYS.find((k) => k.toUpperCase() === rest.slice('NGINX_'.length));
+  for (const [section, keys] of Object.entries(SECTIONS)) {
+    const head = `${section.toUpperCase()}_`;
+    if (!rest.startsWith(head)) continue;
+    const key = keys.find((k) => k.toUpperCase() === rest.slice(head.length));
     if (!key) return false;
-    const nginx = isRecord(out.nginx) ? out.nginx : (out.nginx = {});
-    (nginx as Raw)[key] = value;
+    const target = isRecord(out[section]) ? (out[section] as Raw) : (out[section] = {} as Raw);
+    target[key] = typed(key, value);
     return true;
   }
   if (rest.startsWith('SESSION_')) {
@@ -86,7 +93,7 @@ function applyOne(out: Raw, rest: string, value: unknown): boolean {
       session = { name: segment.toLowerCase().replace(/_/g, '-') };
       sessions.push(session);
     }
-    session[key] = key === 'name' ? String(value) : value;
+    session[key] = typed(key, value);
     return true;
   }
   return false;

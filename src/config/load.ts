@@ -3,7 +3,7 @@
  * Every problem from every layer is collected and reported at once in one ConfigError.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, describeSystemError, hasCode } from '../errors.js';
 import { applyEnv } from './env.js';
 import type { Config } from './schema.js';
@@ -63,11 +63,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 }
 
 function parseYamlFile(text: string, problems: string[]): Record<string, unknown> {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   for (const error of doc.errors) {
-    const at = error.linePos?.[0];
+    const at = lineCounter.linePos(error.pos[0]);
     const firstLine = error.message.split('\n')[0] ?? error.message;
-    problems.push(at ? `YAML syntax at line ${at.line}, column ${at.col}: ${firstLine}` : `YAML syntax: ${firstLine}`);
+    problems.push(`YAML syntax at line ${at.line}, column ${at.col}: ${firstLine}`);
   }
   if (doc.errors.length > 0) return {};
   const value: unknown = doc.toJS();

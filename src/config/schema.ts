@@ -17,7 +17,9 @@ export const sessionSchema = z
     /** Identifies the session in file names, logs, metrics and headers. */
     name: z.string().regex(SESSION_NAME, { message: 'must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit' }),
     /** Backend base URL; `_session` is resolved against it. */
-    url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+    url: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL', abort: true })
+      .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), { message: 'must not contain credentials; use username and a password source' }),
     /** The account that logs in. */
     username: z.string().min(1, { message: 'must not be empty' }),
     /** A file holding the password (one trailing newline is ignored). */
@@ -42,6 +44,12 @@ export const sessionSchema = z
     timeout: seconds.default(10),
     /** How many times a login is retried after a network error, timeout or 502/503/504. */
     retries: z.number().int().min(0).max(10).default(2),
+    /** Daemon: a cron expression that also triggers refreshes (e.g. "*\/5 * * * *"). */
+    schedule: z.string().min(1).optional(),
+    /** Daemon: with `schedule`, refresh only on it, not at half the remaining lifetime. */
+    schedule_only: z.boolean().default(false),
+    /** Daemon: a URL through nginx that answers `$<variable>_generation`, to verify reloads. */
+    verify_url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   })
   .superRefine((s, ctx) => {
     const sources = [s.password_file, s.password_env, s.password_credential].filter((v) => v !== undefined);
@@ -75,6 +83,32 @@ export const nginxSchema = z.strictObject({
   command_timeout: seconds.default(30),
 });
 
+/** `host:port`, `[v6]:port` or `unix:/path`. */
+const listenAddress = z.string().regex(/^(unix:\/.+|\[[0-9A-Fa-f:.]+\]:\d{1,5}|[A-Za-z0-9.-]+:\d{1,5})$/, { message: 'must be host:port, [ipv6]:port or unix:/path' });
+
+/** The daemon (`run`): fallback endpoint, admin endpoint, timing. */
+export const daemonSchema = z.strictObject({
+  /** Where nginx's @session_refresh location sends rejected requests. */
+  listen: listenAddress.default('127.0.0.1:8981'),
+  /** /healthz and /metrics; kept apart from the fallback so nginx can never forward to it. */
+  admin_listen: listenAddress.default('127.0.0.1:8982'),
+  /** Accept a `listen`/`admin_listen` that is not loopback or a unix socket. */
+  allow_non_loopback: z.boolean().default(false),
+  /** Seconds: a cookie younger than this that still fails is not replaced again by the fallback. */
+  min_refresh_interval: seconds.default(5),
+  /** Seconds a replayed request may take. */
+  replay_timeout: seconds.default(60),
+  /** Seconds in-flight replays may take to finish after SIGTERM. */
+  shutdown_timeout: seconds.default(30),
+  /** At most this many nginx reloads per minute; more are coalesced. */
+  max_reloads_per_minute: z.number().int().positive().default(12),
+  /** Seconds to wait for nginx to serve a new generation (with a session's verify_url). */
+  verify_timeout: seconds.default(10),
+  /** Seconds: first and longest delay between retries of a failed refresh. */
+  retry_min: seconds.default(1),
+  retry_max: seconds.default(300),
+});
+
 /** The whole configuration file. */
 export const configSchema = z
   .strictObject({
@@ -85,6 +119,7 @@ export const configSchema = z
     /** pino log level. */
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     nginx: nginxSchema.default(() => nginxSchema.parse({})),
+    daemon: daemonSchema.default(() => daemonSchema.parse({})),
     sessions: z.array(sessionSchema).min(1, { message: 'must list at least one session' }),
   })
   .superRefine((c, ctx) => {
@@ -105,10 +140,25 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type SessionConfig = z.infer<typeof sessionSchema>;
 export type NginxConfig = z.infer<typeof nginxSchema>;
+export type DaemonConfig = z.infer<typeof daemonSchema>;
 
 /** Keys of a session, for mapping environment variables onto them. */
 export const SESSION_KEYS = Object.keys(sessionSchema.shape) as (keyof SessionConfig)[];
-/** Keys of the nginx section. */
-export const NGINX_KEYS = Object.keys(nginxSchema.shape) as (keyof NginxConfig)[];
+/** Sections (nested mappings) and their keys, for mapping environment variables onto them. */
+export const SECTIONS = { nginx: Object.keys(nginxSchema.shape), daemon: Object.keys(daemonSchema.shape) } as const;
+/** Keys whose values are numbers or booleans (environment values for them are read as YAML scalars). */
+export const NON_STRING_KEYS: ReadonlySet<string> = new Set(
+  [sessionSchema.shape, nginxSchema.shape, daemonSchema.shape, { lock_timeout: seconds }].flatMap((shape) =>
+    Object.entries(shape as Record<string, z.ZodType>).filter(([, schema]) => ['number', 'boolean'].includes(baseType(schema))).map(([key]) => key),
+  ),
+);
+
+/** The type under any default/optional wrappers: "number", "string", "union", … */
+function baseType(schema: z.ZodType): string {
+  let def = schema.def as { type: string; innerType?: z.ZodType };
+  while ((def.type === 'default' || def.type === 'optional' || def.type === 'nullable') && def.innerType) def = def.innerType.def as typeof def;
+  return def.type;
+}
+
 /** Scalar top-level keys. */
 export const TOP_KEYS = ['state_dir', 'lock_timeout', 'log_level'] as const;

@@ -30,9 +30,14 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   }
   const message = issue.message.replace(/^Invalid input: /, '');
   const key = String(issue.path[issue.path.length - 1] ?? '');
-  const received = 'input' in issue && issue.input !== undefined && !SECRET_LOOKING.test(key) && typeof issue.input !== 'object' ? ` (received ${JSON.stringify(issue.input)})` : '';
+  const received = 'input' in issue && issue.input !== undefined && !SECRET_LOOKING.test(key) && typeof issue.input !== 'object' ? ` (received ${JSON.stringify(redactUrlCredentials(issue.input))})` : '';
   if (issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined) return `${where || 'configuration'}: is required`;
   return `${where || 'configuration'}: ${message}${received}`;
+}
+
+/** Hides the user:password part of anything that looks like a URL, so a message never shows it. */
+function redactUrlCredentials(value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(/\/\/[^/@\s]*@/g, '//[redacted]@') : value;
 }
 
 /** `sessions[0] (couch).url`: the index, and the session's name when it has one. */

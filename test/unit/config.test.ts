@@ -101,6 +101,13 @@ describe('validateConfig', () => {
     assert.ok(!problems[0]?.includes('s3cret-Pass'), `problem echoes the password: ${problems[0]}`);
   });
 
+  it('refuses credentials inside an http url and does not echo them', () => {
+    const problems = problemsOf({ sessions: [session({ url: 'http://admin:s3cret-Pass@db.example.org/' })] });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /url: must not contain credentials/);
+    assert.ok(!problems[0]?.includes('s3cret-Pass'));
+  });
+
   it('reports several problems in one result', () => {
     const problems = problemsOf({ state_dir: 'relative/dir', lock_timeout: 'ten', sessions: [session({ url: 'ftp://example.org/', lifetime: -5 })] });
     const text = problems.join('\n');
