@@ -48,6 +48,14 @@ function buildProgram(run: (work: () => Promise<ExitCodeValue>) => Promise<void>
     });
 
   program
+    .command('run')
+    .description('the daemon: keep every session fresh, serve the 401 fallback endpoint, /healthz and /metrics; SIGHUP re-reads the config, SIGTERM drains and exits')
+    .action(async (_opts, command: Command) => {
+      const { runDaemon } = await import('./daemon/run.js');
+      await run(() => runDaemon(globals(command)));
+    });
+
+  program
     .command('check')
     .description('check the configuration, password sources, backend reachability, include directories and nginx -t; list every problem')
     .action(async (_opts, command: Command) => {

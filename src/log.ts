@@ -1,7 +1,7 @@
 /**
  * Logging: pino JSON lines, one per event, with `component` (and `session` where it applies)
- * bound on every line. Credentials are redacted by path as a second line of defence; the code
- * never logs them in the first place.
+ * bound on every line. On a terminal the lines are pretty-printed (pino-pretty) instead.
+ * Credentials are redacted by path as a second line of defence; the code never logs them.
  */
 import pino from 'pino';
 
@@ -11,18 +11,23 @@ export type LogLevel = pino.LevelWithSilent;
 /** Paths that must never reach a log line, whatever a caller passes. */
 export const REDACT_PATHS = ['password', '*.password', 'cookie', '*.cookie', 'headers.cookie', 'headers.authorization', '*.headers.cookie', '*.headers.authorization'];
 
-/** A root logger writing JSON lines to stderr (fd 2), so stdout stays for command output. */
-export function createLogger(level: LogLevel, component: string): Logger {
-  return pino(
-    {
-      level,
-      base: { component },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    pino.destination({ fd: 2, sync: true }),
-  );
+/**
+ * A root logger writing to stderr, so stdout stays for command output: JSON lines, or
+ * human-readable lines when stderr is a terminal (and SESSION_REFRESHER_LOG_FORMAT is not "json").
+ */
+export async function createLogger(level: LogLevel, component: string): Promise<Logger> {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { component },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (process.stderr.isTTY && process.env.SESSION_REFRESHER_LOG_FORMAT !== 'json') {
+    const { default: pretty } = await import('pino-pretty');
+    return pino(options, pretty({ destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  }
+  return pino(options, pino.destination({ fd: 2, sync: true }));
 }
 
 /** A logger that drops everything, for callers that want no logs. */

@@ -26,14 +26,14 @@ export async function refreshNow(options: RefreshNowOptions): Promise<ExitCodeVa
   for (const session of sessions) {
     const now = new Date();
     const snap = await snapshot(config.state_dir, session);
-    if (pendingWork(snap, now, options.force ?? false) === undefined) {
+    if (pendingWork(snap, now, { force: options.force }) === undefined) {
       rows.push({ session: session.name, action: 'noop', generation: snap.state!.generation, issued: snap.state!.issued, expires: snap.state!.expires, wrote: false, reloaded: false, exitCode: 0 });
       continue;
     }
     if (!pipeline || !deps) {
       pipeline = await import('../refresh/pipeline.js');
       const { createLogger } = await import('../log.js');
-      deps = pipeline.defaultDeps(config, createLogger(options.verbose ? 'debug' : config.log_level === 'info' ? 'warn' : config.log_level, 'refresh-now'));
+      deps = pipeline.defaultDeps(config, await createLogger(options.verbose ? 'debug' : config.log_level === 'info' ? 'warn' : config.log_level, 'refresh-now'));
     }
     try {
       rows.push(await pipeline.refreshSession(config, session, deps, { force: options.force ?? false }));

@@ -15,7 +15,7 @@ import { NON_STRING_KEYS, SECTIONS, SESSION_KEYS, TOP_KEYS } from './schema.js';
 
 export const ENV_PREFIX = 'SESSION_REFRESHER_';
 /** Variables with the prefix that are not configuration keys. */
-export const ENV_RESERVED = new Set(['SESSION_REFRESHER_CONFIG']);
+export const ENV_RESERVED = new Set(['SESSION_REFRESHER_CONFIG', 'SESSION_REFRESHER_LOG_FORMAT']);
 
 type Raw = Record<string, unknown>;
 

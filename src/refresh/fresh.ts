@@ -27,8 +27,30 @@ export async function snapshot(stateDir: string, session: SessionConfig): Promis
   return { state, include, includeSha256: include ? sha256(include) : undefined };
 }
 
+/** What the caller asks of a pass beyond "keep it fresh". */
+export interface WorkOptions {
+  /** Log in even when the cookie is fresh. */
+  force?: boolean | undefined;
+  /**
+   * Log in unless the current generation is already newer than this (another run replaced the
+   * cookie that failed) or was logged in less than `minInterval` seconds ago. Used by the daemon
+   * for scheduled and 401-triggered refreshes, so two processes never replace one cookie twice.
+   */
+  ifGenerationAtMost?: number | undefined;
+  minInterval?: number | undefined;
+}
+
 /** Why this session needs work (a login, or a reload still owed), or undefined when it needs none. */
-export function pendingWork(snap: SessionSnapshot, now: Date, force: boolean): LoginReason | 'reload-pending' | undefined {
-  if (force) return 'forced';
-  return loginReason(snap.state, snap.includeSha256, now) ?? (snap.state?.reload_pending ? 'reload-pending' : undefined);
+export function pendingWork(snap: SessionSnapshot, now: Date, options: WorkOptions = {}): LoginReason | 'reload-pending' | undefined {
+  if (options.force) return 'forced';
+  const reason = loginReason(snap.state, snap.includeSha256, now);
+  const owedReload = snap.state?.reload_pending ? 'reload-pending' : undefined;
+  if (options.ifGenerationAtMost === undefined) return reason ?? owedReload;
+  // A missing, hand-edited or expired cookie needs a login whatever the generation says.
+  if (reason === 'no-session' || reason === 'include-changed' || reason === 'expired') return reason;
+  const state = snap.state!;
+  if (state.generation > options.ifGenerationAtMost) return owedReload;
+  const age = state.last_login ? (now.getTime() - Date.parse(state.last_login)) / 1000 : Infinity;
+  if (options.minInterval !== undefined && age < options.minInterval) return owedReload;
+  return 'requested';
 }

@@ -13,14 +13,14 @@ import { silentLogger, type Logger } from '../log.js';
 import { testNginxConfig } from '../nginx/test-config.js';
 import { createReloader, type Reloader } from '../nginx/reload.js';
 import { resolveGroup } from '../render/group.js';
-import { parseIncludeGeneration, renderInclude } from '../render/include.js';
+import { parseIncludeGeneration, renderEmptyInclude, renderInclude } from '../render/include.js';
 import { removeIfExists, writeAtomic } from '../render/write.js';
 import { pickSessionCookie } from '../session/cookie.js';
 import { computeExpiry } from '../session/expiry.js';
 import { login, type LoginResponse } from '../session/login.js';
 import { readPassword } from '../session/password.js';
 import { ensureStateDir, readState, writeState, type SessionState } from '../state/store.js';
-import { pendingWork, sha256, snapshot, type SessionSnapshot } from './fresh.js';
+import { pendingWork, sha256, snapshot, type SessionSnapshot, type WorkOptions } from './fresh.js';
 
 /** Mode of the include: readable by its group (nginx), by nobody else. */
 export const INCLUDE_MODE = 0o640;
@@ -47,16 +47,14 @@ export function defaultDeps(config: Config, log: Logger = silentLogger): Refresh
   };
 }
 
-export interface RefreshOptions {
-  /** Log in even when the cookie is fresh. */
-  force?: boolean;
-}
+/** See WorkOptions: force, or log in unless another run already replaced generation N. */
+export type RefreshOptions = WorkOptions;
 
 /** What a pass did. `exitCode` is 0, or 3 when nginx was not running to be reloaded. */
 export interface RefreshOutcome {
   session: string;
-  /** noop: fresh, nothing done; login: logged in; reload: only a reload that was still owed. */
-  action: 'noop' | 'login' | 'reload';
+  /** noop: fresh, nothing done; login: logged in; reload: only a reload still owed; blank: expired cookie removed. */
+  action: 'noop' | 'login' | 'reload' | 'blank';
   reason?: string | undefined;
   generation: number;
   issued?: string | undefined;
@@ -85,7 +83,7 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
 }
 
 async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, snap: SessionSnapshot, options: RefreshOptions, log: Logger): Promise<RefreshOutcome> {
-  const work = pendingWork(snap, deps.now(), options.force ?? false);
+  const work = pendingWork(snap, deps.now(), options);
   const base = { session: session.name, generation: snap.state?.generation ?? 0, issued: snap.state?.issued, expires: snap.state?.expires };
   if (work === undefined) {
     log.debug('cookie is fresh; nothing to do');
@@ -113,17 +111,7 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
   const text = render(generation);
 
   if (!unchanged) {
-    const gid = await resolveGroup(session.group);
-    await writeAtomic(session.include, text, { mode: INCLUDE_MODE, gid });
-    try {
-      await deps.testConfig();
-    } catch (error) {
-      await restore(session.include, snap.include, gid);
-      if (error instanceof NginxTestError) {
-        throw new NginxTestError(`${error.message}; the previous include ${session.include} was ${snap.include ? 'restored' : 'removed (there was none)'} and nginx was not reloaded`, { cause: error });
-      }
-      throw error;
-    }
+    await install(session, text, snap.include, deps);
     log.info({ generation, expires: expiry.expires.toISOString(), expiry_source: expiry.source }, 'include written and accepted by nginx -t');
   }
 
@@ -162,6 +150,66 @@ async function reloadAndRecord(config: Config, session: SessionConfig, deps: Ref
   await writeState(config.state_dir, session.name, { ...state, reload_pending: false });
   deps.log.child({ session: session.name }).info({ generation: state.generation, via: deps.reloader.description }, 'nginx reloaded');
   return { reloaded: true, exitCode: 0 };
+}
+
+/**
+ * Writes `text` as the include and has nginx test it; when nginx refuses, puts `previous` back
+ * byte for byte (or removes the new file when there was none) and throws NginxTestError.
+ */
+async function install(session: SessionConfig, text: string, previous: Buffer | undefined, deps: RefreshDeps): Promise<void> {
+  const gid = await resolveGroup(session.group);
+  await writeAtomic(session.include, text, { mode: INCLUDE_MODE, gid });
+  try {
+    await deps.testConfig();
+  } catch (error) {
+    await restore(session.include, previous, gid);
+    if (error instanceof NginxTestError) {
+      throw new NginxTestError(`${error.message}; the previous include ${session.include} was ${previous ? 'restored' : 'removed (there was none)'} and nginx was not reloaded`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Called by the daemon when the cookie has expired and no login succeeded: an expired cookie is
+ * never served, so the include falls back to an empty value (a new generation) and nginx is
+ * reloaded. Does nothing when a valid cookie appeared meanwhile or the include is already empty.
+ */
+export async function blankExpiredSession(config: Config, session: SessionConfig, deps: RefreshDeps): Promise<RefreshOutcome> {
+  await ensureStateDir(config.state_dir);
+  return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
+    const snap = await snapshot(config.state_dir, session);
+    const state = snap.state ?? { generation: 0 };
+    const generation = Math.max(state.generation, parseIncludeGeneration(snap.include?.toString('utf8') ?? '', session.variable) ?? 0);
+    const base = { session: session.name, generation, issued: state.issued, expires: state.expires, wrote: false };
+    const intact = snap.includeSha256 !== undefined && snap.includeSha256 === state.include_sha256;
+    const valid = state.expires !== undefined && Date.parse(state.expires) > deps.now().getTime();
+    if (intact && (valid || state.expires === undefined)) return { ...base, action: 'noop', reloaded: false, exitCode: 0 };
+    const text = renderEmptyInclude(session.name, session.variable, generation + 1);
+    await install(session, text, snap.include, deps);
+    deps.log.child({ session: session.name }).warn({ generation: generation + 1 }, 'cookie expired with no successful login: include set to an empty value');
+    const next: SessionState = { ...state, generation: generation + 1, issued: undefined, expires: undefined, expiry_source: undefined, include_sha256: sha256(text), reload_pending: true };
+    const reload = await reloadAndRecord(config, session, deps, next);
+    return { session: session.name, action: 'blank', reason: 'expired', generation: generation + 1, wrote: true, ...reload };
+  });
+}
+
+/**
+ * Puts `text` (an include this process saw match the state file) back after someone edited or
+ * deleted it, without a new login. Returns false, doing nothing, when the state has moved on to
+ * another include meanwhile (the caller should refresh instead).
+ */
+export async function reinstallInclude(config: Config, session: SessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
+  return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
+    const snap = await snapshot(config.state_dir, session);
+    const wanted = sha256(text);
+    if (snap.state?.include_sha256 !== wanted) return false;
+    if (snap.includeSha256 === wanted) return true;
+    await install(session, text.toString('utf8'), snap.include, deps);
+    deps.log.child({ session: session.name }).warn({ generation: snap.state.generation }, 'include was changed or removed by hand: restored');
+    await reloadAndRecord(config, session, deps, { ...snap.state, reload_pending: true });
+    return true;
+  });
 }
 
 /** Puts the previous include back byte for byte, or removes a first include that had no predecessor. */

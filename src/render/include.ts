@@ -56,3 +56,12 @@ export function parseIncludeGeneration(text: string, variable: string): number |
 function isoSeconds(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/**
+ * The `Name=value` string our include sets for `variable`, or undefined when it sets none (an
+ * empty include, or a file we did not write).
+ */
+export function parseIncludeCookie(text: string, variable: string): string | undefined {
+  const match = new RegExp(`^set \\$${variable} "([^"$\\\\]+)";$`, 'm').exec(text);
+  return match?.[1];
+}

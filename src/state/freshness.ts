@@ -6,7 +6,8 @@
  */
 import type { SessionState } from './store.js';
 
-export type LoginReason = 'no-session' | 'include-changed' | 'half-life' | 'expired' | 'forced';
+/** Why a pass logs in: no cookie yet, include edited by hand, past half-life, expired, --force, or asked (daemon). */
+export type LoginReason = 'no-session' | 'include-changed' | 'half-life' | 'expired' | 'forced' | 'requested';
 
 /** Seconds until the cookie expires (negative once expired), or undefined with no cookie. */
 export function secondsLeft(state: SessionState | undefined, now: Date): number | undefined {

@@ -19,6 +19,8 @@ export interface Couch {
   loginAttempts(): number;
   /** Waits until every request made before this call has been logged (a sentinel request). */
   settle(): Promise<void>;
+  /** Changes the cookie secret: every issued AuthSession cookie stops working at once. */
+  rotateSecret(): Promise<void>;
   /** Changes the admin's password on the backend (invalidates nothing else). */
   setAdminPassword(password: string): Promise<void>;
   stop(): Promise<void>;
@@ -55,6 +57,12 @@ export async function startCouch(admin = { name: 'admin', password: 's3cret-admi
       const path = `/_sentinel_${process.pid}_${++sentinel}`;
       await fetch(url + path).then((r) => r.arrayBuffer());
       await out.waitFor(new RegExp(`GET ${path} `), 10_000, 'the backend to log a sentinel request');
+    },
+    async rotateSecret() {
+      const auth = `Basic ${Buffer.from(`${couch.admin.name}:${couch.admin.password}`).toString('base64')}`;
+      const secret = `secret-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      const res = await fetch(`${url}/_config/couch_httpd_auth/secret`, { method: 'PUT', body: JSON.stringify(secret), headers: { authorization: auth } });
+      if (!res.ok) throw new Error(`rotating the secret answered ${res.status}: ${await res.text()}`);
     },
     async setAdminPassword(password: string) {
       const auth = `Basic ${Buffer.from(`${couch.admin.name}:${couch.admin.password}`).toString('base64')}`;

@@ -33,9 +33,12 @@ export class LineWatcher {
     return this.lines.filter((l) => pattern.test(l)).length;
   }
 
-  /** Resolves with the first line (already seen or still to come) that matches. */
-  waitFor(pattern: RegExp, timeoutMs = 20_000, what = String(pattern)): Promise<string> {
-    const seen = this.lines.find((l) => pattern.test(l));
+  /**
+   * Resolves with the first matching line at or after line `from` (default 0: lines already
+   * seen count too; pass `lines.length` to wait for a new one).
+   */
+  waitFor(pattern: RegExp, timeoutMs = 20_000, what = String(pattern), from = 0): Promise<string> {
+    const seen = this.lines.slice(from).find((l) => pattern.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last lines:\n${this.lines.slice(-10).join('\n')}`)), timeoutMs);

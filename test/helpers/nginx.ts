@@ -34,6 +34,10 @@ export interface NginxOptions {
   backend: string;
   /** The nginx variable the include sets. */
   variable?: string;
+  /** The daemon's fallback listener (host:port); when set, 401s go to @session_refresh. */
+  fallback?: string;
+  /** Session name sent to the fallback. */
+  session?: string;
 }
 
 export interface Nginx {
@@ -94,6 +98,29 @@ http {
       proxy_set_header Connection "";
       proxy_set_header Authorization "";
       proxy_set_header Cookie $${variable};
+      proxy_hide_header Set-Cookie;
+      client_max_body_size 128m;${
+        options.fallback
+          ? `
+      proxy_intercept_errors on;
+      error_page 401 = @session_refresh;`
+          : ''
+      }
+    }${
+      options.fallback
+        ? `
+    location @session_refresh {
+      proxy_pass http://${options.fallback};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Session-Refresher-Session "${options.session ?? 'couch'}";
+      proxy_set_header X-Session-Refresher-Generation $${variable}_generation;
+      proxy_set_header Cookie "";
+      proxy_set_header Authorization "";
+      proxy_hide_header Set-Cookie;
+      proxy_read_timeout 120s;
+    }`
+        : ''
     }
   }
 }

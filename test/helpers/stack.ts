@@ -2,12 +2,13 @@
  * The whole real stack for an integration test: pouchdb-server, nginx in front of it with a
  * placeholder include, a password file, and a config file for the CLI. `stop()` ends it all.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { runCli, type CliResult } from './cli.js';
 import { startCouch, type Couch } from './couch.js';
 import { placeholderInclude, startNginx, type Nginx } from './nginx.js';
+import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
 export interface Stack {
@@ -29,21 +30,30 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+export interface StackOptions {
+  /** Route nginx's 401s to the daemon's fallback endpoint (and configure daemon ports). */
+  fallback?: boolean;
+}
+
 /** Starts pouchdb-server and nginx and writes a config whose one session is named "couch". */
-export async function startStack(): Promise<Stack> {
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const tmp = await tempDir('sr-stack-');
   const dir = tmp.path;
   const include = join(dir, 'include', 'couch.conf');
   const stateDir = join(dir, 'state');
   const passwordFile = join(dir, 'couch.password');
   const configPath = join(dir, 'config.yaml');
+  // nginx's workers run as nobody and must reach the temp paths under the prefix (large bodies).
+  await chmod(dir, 0o711);
   await mkdir(join(dir, 'include'));
   await mkdir(join(dir, 'nginx'));
   await writeFile(include, placeholderInclude(), { mode: 0o640 });
   const couch = await startCouch();
+  const fallbackListen = options.fallback ? `127.0.0.1:${await freePort()}` : undefined;
+  const adminListen = `127.0.0.1:${await freePort()}`;
   let nginx: Nginx;
   try {
-    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: couch.url });
+    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: couch.url, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
   } catch (error) {
     await couch.stop();
     throw error;
@@ -54,6 +64,8 @@ export async function startStack(): Promise<Stack> {
     state_dir: stateDir,
     lock_timeout: 20,
     nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
+    // A short minimum interval, so a test may invalidate the session right after the first login.
+    daemon: { listen: fallbackListen ?? `127.0.0.1:${await freePort()}`, admin_listen: adminListen, min_refresh_interval: 0.05 },
     sessions: [session],
   };
   const stack: Stack = {

@@ -1,0 +1,127 @@
+/**
+ * The 401 fallback endpoint. nginx's `error_page 401 = @session_refresh` sends a rejected
+ * request here with headers naming the session and the generation that failed; the request is
+ * replayed with the current cookie (a refresh first, shared by all callers, when the failed
+ * generation is the current one). One replay only: a second 401 goes back to the client as is.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import { isLoopbackHost } from './listen.js';
+import type { Metrics } from './metrics.js';
+import { GENERATION_HEADER, SESSION_HEADER, replay, replayTarget } from './replay.js';
+import type { SessionRunner } from './session-runner.js';
+
+export interface FallbackOptions {
+  /** Looks a session's runner up by name (the set changes when the config is reloaded). */
+  runner: (name: string) => SessionRunner | undefined;
+  /** The backend base URL of a session. */
+  backendUrl: (name: string) => string | undefined;
+  metrics: Metrics;
+  log: Logger;
+  allowNonLoopback: boolean;
+  replayTimeoutMs: number;
+}
+
+/** The fallback HTTP server, with a count of requests in flight for graceful shutdown. */
+export interface FallbackServer {
+  server: http.Server;
+  inFlight(): number;
+  /** Resolves when no request is in flight. */
+  drained(): Promise<void>;
+}
+
+function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers }).end(text);
+}
+
+/** Why a request may not be replayed, or undefined when it may. */
+export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean): { status: number; reason: string } | undefined {
+  const remote = req.socket.remoteAddress;
+  if (remote !== undefined && !allowNonLoopback && !isLoopbackHost(remote)) return { status: 403, reason: 'the fallback endpoint accepts loopback clients only' };
+  const url = req.url ?? '';
+  // Origin-form only: an absolute URI or "//host" must never choose where the replay goes.
+  if (!url.startsWith('/') || url.startsWith('//')) return { status: 400, reason: 'the request target must be a path (origin-form)' };
+  if (req.method === 'CONNECT' || req.method === 'TRACE') return { status: 405, reason: `${req.method} is not replayed` };
+  if (!req.headers[SESSION_HEADER]) return { status: 400, reason: `missing ${SESSION_HEADER} header (set it in nginx's @session_refresh location)` };
+  const generation = req.headers[GENERATION_HEADER];
+  if (generation !== undefined && !/^\d+$/.test(String(generation))) return { status: 400, reason: `${GENERATION_HEADER} must be a generation number` };
+  return undefined;
+}
+
+/** Creates (but does not bind) the fallback server. */
+export function createFallbackServer(options: FallbackOptions): FallbackServer {
+  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
+  let active = 0;
+  let waiters: (() => void)[] = [];
+  const done = () => {
+    active--;
+    if (active === 0) {
+      for (const w of waiters) w();
+      waiters = [];
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const refused = refuseReason(req, options.allowNonLoopback);
+    const name = String(req.headers[SESSION_HEADER] ?? '');
+    if (refused) {
+      options.metrics.replays.inc({ session: name || 'none', outcome: 'bad_request' });
+      options.log.warn({ session: name || undefined, status: refused.status, method: req.method }, `fallback request refused: ${refused.reason}`);
+      req.resume();
+      sendJson(res, refused.status, { error: 'bad_request', reason: refused.reason }, { connection: 'close' });
+      return;
+    }
+    const runner = options.runner(name);
+    const base = options.backendUrl(name);
+    if (!runner || !base) {
+      options.metrics.replays.inc({ session: 'unknown', outcome: 'bad_request' });
+      req.resume();
+      sendJson(res, 400, { error: 'bad_request', reason: `no session named in ${SESSION_HEADER} is configured` });
+      return;
+    }
+    const failed = req.headers[GENERATION_HEADER] === undefined ? undefined : Number(req.headers[GENERATION_HEADER]);
+    const log = options.log.child({ session: name });
+    log.debug({ method: req.method, failed_generation: failed }, 'fallback: request received');
+    const got = await runner.cookieForReplay(failed);
+    if (!got.ok) {
+      options.metrics.replays.inc({ session: name, outcome: 'refresh_failed' });
+      log.warn({ code: got.code, retry_after: got.retryAfter }, 'fallback: no session to replay with; answering 503');
+      req.resume();
+      sendJson(res, 503, { error: 'session_unavailable', code: got.code, reason: got.reason }, { 'retry-after': String(got.retryAfter) });
+      return;
+    }
+    const target = replayTarget(base, req.url!);
+    const outcome = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http });
+    const label = outcome === 'replayed' && !got.refreshed && failed !== undefined && got.generation > failed ? 'stale_generation' : outcome;
+    options.metrics.replays.inc({ session: name, outcome: label });
+    options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
+    log.info({ method: req.method, failed_generation: failed, generation: got.generation, refreshed: got.refreshed, outcome: label }, 'fallback: request replayed');
+  };
+
+  const server = http.createServer((req, res) => {
+    active++;
+    res.once('close', done);
+    handle(req, res).catch((error: unknown) => {
+      options.log.error({ err: error }, 'fallback: unexpected error');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' });
+      else res.destroy();
+    });
+  });
+  // CONNECT never reaches the request handler; refuse it explicitly.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  server.on('close', () => {
+    agents.http.destroy();
+    agents.https.destroy();
+  });
+  return {
+    server,
+    inFlight: () => active,
+    drained: () => (active === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The daemon's Prometheus metrics (prom-client), on a registry of its own. Labels carry session
+ * names and outcomes, never a secret.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Why a refresh ran. */
+export type Trigger = 'start' | 'schedule' | 'fallback' | 'watch' | 'manual';
+
+export interface Metrics {
+  registry: Registry;
+  /** Logins by session and result (ok, rejected, unavailable, refused, protocol, error). */
+  logins: Counter<'session' | 'result'>;
+  /** Refresh passes by session and trigger. */
+  refreshes: Counter<'session' | 'trigger'>;
+  /** Fallback replays by session and outcome (replayed, stale_generation, unauthorized_again, refresh_failed, backend_error, bad_request). */
+  replays: Counter<'session' | 'outcome'>;
+  /** nginx reloads by result (ok, not_running, failed, unverified). */
+  reloads: Counter<'result'>;
+  /** Seconds until the current cookie expires (negative once expired). */
+  secondsLeft: Gauge<'session'>;
+  /** Current generation per session. */
+  generation: Gauge<'session'>;
+  /** Time from receiving a rejected request to the end of its replay. */
+  fallbackLatency: Histogram<'session'>;
+}
+
+/** Creates the metrics; `secondsLeft` is computed at scrape time by `expiresAt`. */
+export function createMetrics(expiresAt: (session: string) => number | undefined, sessions: () => string[]): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'session_refresher_' });
+  const p = 'session_refresher_';
+  return {
+    registry,
+    logins: new Counter({ name: `${p}logins_total`, help: 'Logins to the backend by result.', labelNames: ['session', 'result'], registers: [registry] }),
+    refreshes: new Counter({ name: `${p}refreshes_total`, help: 'Refresh passes by trigger.', labelNames: ['session', 'trigger'], registers: [registry] }),
+    replays: new Counter({ name: `${p}replays_total`, help: 'Requests handled by the 401 fallback, by outcome.', labelNames: ['session', 'outcome'], registers: [registry] }),
+    reloads: new Counter({ name: `${p}nginx_reloads_total`, help: 'nginx reloads by result.', labelNames: ['result'], registers: [registry] }),
+    secondsLeft: new Gauge({
+      name: `${p}cookie_seconds_left`,
+      help: 'Seconds until the current session cookie expires.',
+      labelNames: ['session'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sessions()) {
+          const at = expiresAt(s);
+          if (at !== undefined) this.set({ session: s }, Math.round((at - Date.now()) / 1000));
+        }
+      },
+    }),
+    generation: new Gauge({ name: `${p}generation`, help: 'Current generation of the include.', labelNames: ['session'], registers: [registry] }),
+    fallbackLatency: new Histogram({
+      name: `${p}fallback_duration_seconds`,
+      help: 'Time to handle a request sent to the 401 fallback, replay included.',
+      labelNames: ['session'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}
+
+/** The login result label for an error code (or ok). */
+export function loginResult(code: string | undefined): string {
+  switch (code) {
+    case undefined:
+      return 'ok';
+    case 'ERR_CREDENTIALS_REJECTED':
+      return 'rejected';
+    case 'ERR_BACKEND_UNAVAILABLE':
+      return 'unavailable';
+    case 'ERR_COOKIE_REFUSED':
+      return 'refused';
+    case 'ERR_PROTOCOL':
+      return 'protocol';
+    default:
+      return 'error';
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * `session-refresher run`: wires the daemon together. Session runners keep each session fresh;
+ * the fallback server replays nginx's 401s; the admin server answers /healthz and /metrics;
+ * watches follow password files, includes and the config. SIGTERM/SIGINT drain and exit 0;
+ * SIGHUP re-reads the configuration (kept as it was when the new one is invalid).
+ */
+import { unlink } from 'node:fs/promises';
+import type http from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { FSWatcher } from 'chokidar';
+import { loadFromOptions, type GlobalOptions } from '../commands/context.js';
+import type { Config, SessionConfig } from '../config/schema.js';
+import { ConfigError, ExitCode, RefresherError, describeSystemError, hasCode, type ExitCodeValue } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { createReloader } from '../nginx/reload.js';
+import { defaultDeps } from '../refresh/pipeline.js';
+import { createAdminServer } from './admin.js';
+import { createFallbackServer } from './fallback.js';
+import { assertAllowed, parseListen, showListen, type ListenAddress } from './listen.js';
+import { createMetrics } from './metrics.js';
+import { rateLimitedReloader } from './reload-gate.js';
+import { SessionRunner } from './session-runner.js';
+import { waitForGeneration } from './verify.js';
+import { startWatching } from './watch.js';
+
+/** Binds `server`; a busy or forbidden address is a configuration problem. */
+async function listen(server: http.Server, address: ListenAddress, key: string): Promise<void> {
+  if (address.kind === 'unix') await unlink(address.path).catch((e: unknown) => (hasCode(e, 'ENOENT') ? undefined : Promise.reject(e)));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (address.kind === 'unix') server.listen(address.path, done);
+    else server.listen(address.port, address.host, done);
+  }).catch((error: unknown) => {
+    throw new ConfigError([`daemon.${key}: cannot listen on ${showListen(address)}: ${describeSystemError(error)}`], 'daemon', { cause: error });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Runs until SIGTERM/SIGINT; returns the exit code. Throws RefresherError when it cannot start. */
+export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> {
+  let { config, source } = loadFromOptions(options);
+  const log = await createLogger(options.verbose ? 'debug' : config.log_level, 'daemon');
+  const fallbackAddress = parseListen(config.daemon.listen);
+  const adminAddress = parseListen(config.daemon.admin_listen);
+  assertAllowed(fallbackAddress, 'listen', config.daemon.allow_non_loopback);
+  assertAllowed(adminAddress, 'admin_listen', config.daemon.allow_non_loopback);
+
+  let runners = new Map<string, SessionRunner>();
+  let sessions = new Map<string, SessionConfig>();
+  const metrics = createMetrics(
+    (name) => runners.get(name)?.expiry,
+    () => [...runners.keys()],
+  );
+
+  const build = (cfg: Config): Map<string, SessionRunner> => {
+    const deps = { ...defaultDeps(cfg, log.child({ component: 'refresh' })), reloader: rateLimitedReloader(createReloader(cfg.nginx), cfg.daemon.max_reloads_per_minute) };
+    return new Map(
+      cfg.sessions.map((session) => [
+        session.name,
+        new SessionRunner({
+          config: cfg,
+          session,
+          deps,
+          metrics,
+          log: log.child({ component: 'session', session: session.name }),
+          random: Math.random,
+          verify: session.verify_url ? (generation) => verifyReload(session, generation, cfg, log) : undefined,
+        }),
+      ]),
+    );
+  };
+
+  const fallback = createFallbackServer({
+    runner: (name) => runners.get(name),
+    backendUrl: (name) => sessions.get(name)?.url,
+    metrics,
+    log: log.child({ component: 'fallback' }),
+    allowNonLoopback: config.daemon.allow_non_loopback,
+    replayTimeoutMs: config.daemon.replay_timeout * 1000,
+  });
+  const admin = createAdminServer(() => [...runners.values()], metrics);
+  await listen(fallback.server, fallbackAddress, 'listen');
+  try {
+    await listen(admin, adminAddress, 'admin_listen');
+  } catch (error) {
+    await closeServer(fallback.server);
+    throw error;
+  }
+
+  let watcher: FSWatcher | undefined;
+  const watchConfig = async (cfg: Config): Promise<void> => {
+    await watcher?.close();
+    const passwordFiles = new Map<string, string[]>();
+    for (const s of cfg.sessions) if (s.password_file) passwordFiles.set(s.password_file, [...(passwordFiles.get(s.password_file) ?? []), s.name]);
+    watcher = await startWatching(
+      { passwordFiles, includes: new Map(cfg.sessions.map((s) => [s.include, s.name])), configFile: source === 'environment' ? undefined : source },
+      {
+        passwordChanged: (name) => void runners.get(name)?.passwordChanged(),
+        includeChanged: (name) => void runners.get(name)?.includeChanged(),
+        configChanged: () => void reconfigure('config file changed'),
+      },
+    );
+  };
+
+  const apply = async (cfg: Config): Promise<void> => {
+    const old = [...runners.values()];
+    await Promise.all(old.map((r) => r.stop()));
+    sessions = new Map(cfg.sessions.map((s) => [s.name, s]));
+    runners = build(cfg);
+    // Start every session; a failing one retries on its own schedule and shows in /healthz.
+    await Promise.all([...runners.values()].map((r) => r.start()));
+    await watchConfig(cfg);
+  };
+
+  let reconfiguring = Promise.resolve();
+  const reconfigure = (why: string): Promise<void> =>
+    (reconfiguring = reconfiguring.then(async () => {
+      let next: { config: Config; source: string };
+      try {
+        next = loadFromOptions(options);
+      } catch (error) {
+        const message = error instanceof RefresherError ? error.message : describeSystemError(error);
+        log.error({ why }, `configuration not applied, keeping the running one: ${message}`);
+        return;
+      }
+      if (next.config.daemon.listen !== config.daemon.listen || next.config.daemon.admin_listen !== config.daemon.admin_listen) {
+        log.warn('daemon.listen and daemon.admin_listen changes take effect after a restart');
+      }
+      config = next.config;
+      source = next.source;
+      await apply(config);
+      log.info({ why, sessions: config.sessions.map((s) => s.name) }, 'configuration applied');
+    }));
+
+  await apply(config);
+  log.info({ listen: showListen(fallbackAddress), admin_listen: showListen(adminAddress), sessions: [...runners.keys()] }, 'ready');
+
+  const onHup = () => void reconfigure('SIGHUP');
+  process.on('SIGHUP', onHup);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  process.off('SIGHUP', onHup);
+
+  log.info({ signal, in_flight: fallback.inFlight() }, 'shutting down: no new requests; waiting for replays in flight');
+  const closing = Promise.all([closeServer(fallback.server), closeServer(admin)]);
+  const drained = await Promise.race([fallback.drained().then(() => true), delay(config.daemon.shutdown_timeout * 1000).then(() => false)]);
+  if (!drained) log.warn({ in_flight: fallback.inFlight() }, `replays still running after ${config.daemon.shutdown_timeout}s: closing them`);
+  fallback.server.closeAllConnections();
+  admin.closeAllConnections();
+  await reconfiguring;
+  await watcher?.close();
+  await Promise.all([...runners.values()].map((r) => r.stop()));
+  await closing;
+  log.info('stopped');
+  return ExitCode.OK;
+}
+
+async function verifyReload(session: SessionConfig, generation: number, config: Config, log: Logger): Promise<boolean> {
+  const ok = await waitForGeneration(session.verify_url!, generation, config.daemon.verify_timeout * 1000);
+  if (!ok) log.warn({ session: session.name, generation, verify_url: session.verify_url }, `nginx did not serve generation ${generation} within ${config.daemon.verify_timeout}s after the reload`);
+  return ok;
+}
