@@ -1,6 +1,6 @@
 /**
- * Logging: pino JSON lines, one per event, with `component` (and `session` where it applies)
- * bound on every line. On a terminal the lines are pretty-printed (pino-pretty) instead.
+ * Logging: pino JSON lines, one per event. Callers bind `component` (and `session` where it
+ * applies) with `.child()`, so every line names both. On a terminal the lines are pretty-printed (pino-pretty) instead.
  * Credentials are redacted by path as a second line of defence; the code never logs them.
  */
 import pino from 'pino';
@@ -15,10 +15,11 @@ export const REDACT_PATHS = ['password', '*.password', 'cookie', '*.cookie', 'he
  * A root logger writing to stderr, so stdout stays for command output: JSON lines, or
  * human-readable lines when stderr is a terminal (and SESSION_REFRESHER_LOG_FORMAT is not "json").
  */
-export async function createLogger(level: LogLevel, component: string): Promise<Logger> {
+export async function createLogger(level: LogLevel): Promise<Logger> {
   const options: pino.LoggerOptions = {
     level,
-    base: { component },
+    // No base fields: each part binds its own `component` with .child(), exactly once per line.
+    base: {},
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },

@@ -33,7 +33,8 @@ export async function refreshNow(options: RefreshNowOptions): Promise<ExitCodeVa
     if (!pipeline || !deps) {
       pipeline = await import('../refresh/pipeline.js');
       const { createLogger } = await import('../log.js');
-      deps = pipeline.defaultDeps(config, await createLogger(options.verbose ? 'debug' : config.log_level === 'info' ? 'warn' : config.log_level, 'refresh-now'));
+      const root = await createLogger(options.verbose ? 'debug' : config.log_level === 'info' ? 'warn' : config.log_level);
+      deps = pipeline.defaultDeps(config, root.child({ component: 'refresh-now' }));
     }
     try {
       rows.push(await pipeline.refreshSession(config, session, deps, { force: options.force ?? false }));

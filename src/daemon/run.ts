@@ -7,7 +7,6 @@
 import { unlink } from 'node:fs/promises';
 import type http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { FSWatcher } from 'chokidar';
 import { loadFromOptions, type GlobalOptions } from '../commands/context.js';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ConfigError, ExitCode, RefresherError, describeSystemError, hasCode, type ExitCodeValue } from '../errors.js';
@@ -21,7 +20,7 @@ import { createMetrics } from './metrics.js';
 import { rateLimitedReloader } from './reload-gate.js';
 import { SessionRunner } from './session-runner.js';
 import { waitForGeneration } from './verify.js';
-import { startWatching } from './watch.js';
+import { startWatching, type Watch } from './watch.js';
 
 /** Binds `server`; a busy or forbidden address is a configuration problem. */
 async function listen(server: http.Server, address: ListenAddress, key: string): Promise<void> {
@@ -46,7 +45,8 @@ function closeServer(server: http.Server): Promise<void> {
 /** Runs until SIGTERM/SIGINT; returns the exit code. Throws RefresherError when it cannot start. */
 export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> {
   let { config, source } = loadFromOptions(options);
-  const log = await createLogger(options.verbose ? 'debug' : config.log_level, 'daemon');
+  const root = await createLogger(options.verbose ? 'debug' : config.log_level);
+  const log = root.child({ component: 'daemon' });
   const fallbackAddress = parseListen(config.daemon.listen);
   const adminAddress = parseListen(config.daemon.admin_listen);
   assertAllowed(fallbackAddress, 'listen', config.daemon.allow_non_loopback);
@@ -60,7 +60,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   );
 
   const build = (cfg: Config): Map<string, SessionRunner> => {
-    const deps = { ...defaultDeps(cfg, log.child({ component: 'refresh' })), reloader: rateLimitedReloader(createReloader(cfg.nginx), cfg.daemon.max_reloads_per_minute) };
+    const deps = { ...defaultDeps(cfg, root.child({ component: 'refresh' })), reloader: rateLimitedReloader(createReloader(cfg.nginx), cfg.daemon.max_reloads_per_minute) };
     return new Map(
       cfg.sessions.map((session) => [
         session.name,
@@ -69,9 +69,9 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
           session,
           deps,
           metrics,
-          log: log.child({ component: 'session', session: session.name }),
+          log: root.child({ component: 'session', session: session.name }),
           random: Math.random,
-          verify: session.verify_url ? (generation) => verifyReload(session, generation, cfg, log) : undefined,
+          verify: session.verify_url ? (generation) => verifyReload(session, generation, cfg, root.child({ component: 'verify' })) : undefined,
         }),
       ]),
     );
@@ -81,7 +81,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     runner: (name) => runners.get(name),
     backendUrl: (name) => sessions.get(name)?.url,
     metrics,
-    log: log.child({ component: 'fallback' }),
+    log: root.child({ component: 'fallback' }),
     allowNonLoopback: config.daemon.allow_non_loopback,
     replayTimeoutMs: config.daemon.replay_timeout * 1000,
   });
@@ -94,7 +94,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     throw error;
   }
 
-  let watcher: FSWatcher | undefined;
+  let watcher: Watch | undefined;
   const watchConfig = async (cfg: Config): Promise<void> => {
     await watcher?.close();
     const passwordFiles = new Map<string, string[]>();
@@ -166,6 +166,6 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
 
 async function verifyReload(session: SessionConfig, generation: number, config: Config, log: Logger): Promise<boolean> {
   const ok = await waitForGeneration(session.verify_url!, generation, config.daemon.verify_timeout * 1000);
-  if (!ok) log.warn({ session: session.name, generation, verify_url: session.verify_url }, `nginx did not serve generation ${generation} within ${config.daemon.verify_timeout}s after the reload`);
+  if (!ok) log.child({ session: session.name }).warn({ generation, verify_url: session.verify_url }, `nginx did not serve generation ${generation} within ${config.daemon.verify_timeout}s after the reload`);
   return ok;
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
@@ -218,6 +218,73 @@ describe('run (the daemon)', { skip }, () => {
     await daemon!.waitForMsg(/stopped/);
     const events = daemon!.events().map((e) => e.msg);
     assert.ok(events.indexOf('fallback: request replayed') < events.indexOf('stopped'));
+  });
+
+  test('an include deleted or edited by hand is restored byte for byte from the current session, without a login', async () => {
+    await start();
+    const good = await stack.includeBytes();
+    let mark = daemon!.mark();
+    await unlink(stack.include);
+    await daemon!.waitForMsgAfter(mark, /include was changed or removed by hand: restored/);
+    assert.deepEqual(await stack.includeBytes(), good);
+
+    mark = daemon!.mark();
+    await writeFile(stack.include, 'set $auth_cookie "AuthSession=hand-edited";\nset $auth_cookie_generation "99";\n');
+    await daemon!.waitForMsgAfter(mark, /include was changed or removed by hand: restored/);
+    assert.deepEqual(await stack.includeBytes(), good);
+    await stack.couch.settle();
+    assert.equal(stack.couch.logins(), 1);
+    await stack.nginx.waitForGeneration(1);
+    assert.equal((await stack.get('/_config')).status, 200);
+  });
+
+  test('a changed config file is applied when valid and kept as it was, with a clear error, when not', async () => {
+    await start();
+    let mark = daemon!.mark();
+    await writeFile(stack.configPath, 'sessions:\n  - name: couch\n    bogus_key: 1\n');
+    const refused = await daemon!.waitForMsgAfter(mark, /configuration not applied, keeping the running one: .*unknown key sessions\[0\] \(couch\)\.bogus_key/);
+    assert.equal(refused.level, 'error');
+    assert.equal((await fetch(`${adminUrl()}/healthz`)).status, 200, 'still serving with the old configuration');
+
+    mark = daemon!.mark();
+    stack.session.lifetime = 900;
+    await stack.writeConfig();
+    await daemon!.waitForMsgAfter(mark, /configuration applied/);
+
+    mark = daemon!.mark();
+    daemon!.child.kill('SIGHUP');
+    const applied = await daemon!.waitForMsgAfter(mark, /configuration applied/);
+    assert.equal(applied.why, 'SIGHUP');
+    await stack.couch.settle();
+    assert.equal(stack.couch.logins(), 1, 'a config reload does not log in again while the cookie is fresh');
+  });
+
+  test('with verify_url, a reload is confirmed by nginx serving the new generation', async () => {
+    stack.session.verify_url = `${stack.nginx.url}/_session_refresher/generation`;
+    await stack.writeConfig();
+    await start();
+    await stack.couch.rotateSecret();
+    assert.equal((await stack.get('/_config')).status, 200);
+    await stack.nginx.waitForGeneration(2);
+    const metrics = await (await fetch(`${adminUrl()}/metrics`)).text();
+    assert.match(metrics, /session_refresher_nginx_reloads_total\{result="ok"\} 2/);
+    assert.doesNotMatch(metrics, /result="unverified"/);
+    assert.match(metrics, /session_refresher_refreshes_total\{session="couch",trigger="fallback"\} 1/);
+    assert.match(metrics, /session_refresher_replays_total\{session="couch",outcome="replayed"\} 1/);
+    assert.match(metrics, /session_refresher_fallback_duration_seconds_count\{session="couch"\} 1/);
+  });
+
+  test('every log line names its component, and session-specific lines name the session', async () => {
+    await start();
+    await stack.couch.rotateSecret();
+    assert.equal((await stack.get('/_config')).status, 200);
+    const events = daemon!.events();
+    assert.ok(events.length > 5);
+    for (const e of events) assert.equal(typeof e.component, 'string', JSON.stringify(e));
+    for (const e of events.filter((e) => /logging in|nginx reloaded|fallback: request replayed|include written/.test(String(e.msg)))) assert.equal(e.session, 'couch', JSON.stringify(e));
+    const cookie = /AuthSession=([^"]+)"/.exec((await stack.includeBytes()).toString())![1]!;
+    assert.ok(!daemon!.log.lines.join('\n').includes(cookie), 'no cookie in the logs');
+    assert.ok(!daemon!.log.lines.join('\n').includes(stack.couch.admin.password), 'no password in the logs');
   });
 
   test('refresh-now and run side by side never log in twice for one expiry', async () => {
