@@ -7,8 +7,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, RefresherError, type ExitCodeValue } from './errors.js';
 import type { GlobalOptions } from './commands/context.js';
+import { VERSION } from './version.js';
 
-const VERSION = '0.1.0';
 
 /** The subcommand's options merged with the program's global ones. */
 function globals<T extends GlobalOptions>(command: Command): T {
@@ -53,6 +53,18 @@ function buildProgram(run: (work: () => Promise<ExitCodeValue>) => Promise<void>
     .action(async (_opts, command: Command) => {
       const { runDaemon } = await import('./daemon/run.js');
       await run(() => runDaemon(globals(command)));
+    });
+
+  program
+    .command('nginx-snippet')
+    .description('print the nginx configuration for each session (upstream, locations, placeholder include), filled from the config')
+    .option('-s, --session <name>', 'only this session')
+    .option('-p, --part <part>', 'only one part: http, server or placeholder')
+    .option('--placeholder', 'also create each missing include with the placeholder, so nginx starts before the first login')
+    .option('--no-fallback', 'without the 401 fallback to the daemon (for refresh-now from cron or a timer only)')
+    .action(async (_opts, command: Command) => {
+      const { nginxSnippet } = await import('./commands/nginx-snippet.js');
+      await run(() => nginxSnippet(globals(command)));
     });
 
   program

@@ -1,12 +1,15 @@
 /**
  * A real nginx (the Debian package) for tests: its own prefix in a temp dir, a free loopback
- * port, a pid file, and a server block that includes the session's include and proxies to the
- * backend with `Cookie: $auth_cookie`. Under CI=true a missing nginx fails the test run.
+ * port, a pid file, and a server built from the SHIPPED snippets (nginx/*.template, filled like
+ * `session-refresher nginx-snippet`), so every integration test also tests what users install.
+ * Under CI=true a missing nginx fails the test run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { validateConfig } from '../../src/config/validate.js';
+import { renderSnippet } from '../../src/nginx/snippet.js';
 import { freePort } from './ports.js';
 
 /** The nginx binary, from $NGINX_BIN or the usual Debian locations. */
@@ -48,6 +51,8 @@ export interface Nginx {
   confPath: string;
   pidFile: string;
   errorLog: string;
+  /** The shipped loopback probe answering the generation nginx serves. */
+  probeUrl: string;
   /** How many reloads (SIGHUP) nginx has logged. */
   reloads(): Promise<number>;
   /** Polls the loopback probe until nginx serves `generation` (reloads are asynchronous). */
@@ -69,59 +74,39 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const variable = options.variable ?? 'auth_cookie';
   const port = await freePort();
   const p = options.prefix;
-  const backend = new URL(options.backend);
   const confPath = join(p, 'nginx.conf');
   const pidFile = join(p, 'nginx.pid');
   const errorLog = join(p, 'error.log');
+  // The server is built from the shipped snippets, exactly as `session-refresher nginx-snippet` fills them.
+  const session = options.session ?? 'couch';
+  const checked = validateConfig({
+    daemon: { listen: options.fallback ?? '127.0.0.1:9' },
+    sessions: [{ name: session, url: options.backend, username: 'unused', password_env: 'UNUSED', include: options.include, variable }],
+  });
+  if (!checked.ok) throw new Error(`test nginx config: ${checked.problems.join('; ')}`);
+  const snippet = (part: 'http' | 'server') => renderSnippet(part, checked.config, checked.config.sessions[0]!, 'test', { withFallback: options.fallback !== undefined });
+  await writeFile(join(p, 'session.http.conf'), snippet('http'));
+  await writeFile(join(p, 'session.server.conf'), snippet('server'));
   await writeFile(
     confPath,
     `daemon off;
 worker_processes 1;
+worker_shutdown_timeout 10s;
 pid ${pidFile};
 error_log ${errorLog} notice;
-events { worker_connections 512; }
+events { worker_connections 1024; }
 http {
   access_log off;
+  client_max_body_size 128m;
   client_body_temp_path ${p}/client_body;
   proxy_temp_path ${p}/proxy;
   fastcgi_temp_path ${p}/fastcgi;
   uwsgi_temp_path ${p}/uwsgi;
   scgi_temp_path ${p}/scgi;
-  upstream backend { server ${backend.host}; keepalive 8; }
+  include ${join(p, 'session.http.conf')};
   server {
     listen 127.0.0.1:${port};
-    include ${options.include};
-    location = /_session_refresher/generation { return 200 "$${variable}_generation"; }
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "";
-      proxy_set_header Cookie $${variable};
-      proxy_hide_header Set-Cookie;
-      client_max_body_size 128m;${
-        options.fallback
-          ? `
-      proxy_intercept_errors on;
-      error_page 401 = @session_refresh;`
-          : ''
-      }
-    }${
-      options.fallback
-        ? `
-    location @session_refresh {
-      proxy_pass http://${options.fallback};
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Session-Refresher-Session "${options.session ?? 'couch'}";
-      proxy_set_header X-Session-Refresher-Generation $${variable}_generation;
-      proxy_set_header Cookie "";
-      proxy_set_header Authorization "";
-      proxy_hide_header Set-Cookie;
-      proxy_read_timeout 120s;
-    }`
-        : ''
-    }
+    include ${join(p, 'session.server.conf')};
   }
 }
 `,
@@ -139,12 +124,13 @@ http {
     confPath,
     pidFile,
     errorLog,
+    probeUrl: `${url}/_session_refresher/generation/${session}`,
     async reloads() {
       const log = await readFile(errorLog, 'utf8').catch(() => '');
       return log.split('\n').filter((l) => l.includes('signal 1 (SIGHUP) received')).length;
     },
     async generation() {
-      const res = await fetch(`${url}/_session_refresher/generation`);
+      const res = await fetch(nginx.probeUrl);
       return res.text();
     },
     async waitForGeneration(generation, timeoutMs = 10_000) {

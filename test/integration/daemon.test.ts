@@ -260,7 +260,7 @@ describe('run (the daemon)', { skip }, () => {
   });
 
   test('with verify_url, a reload is confirmed by nginx serving the new generation', async () => {
-    stack.session.verify_url = `${stack.nginx.url}/_session_refresher/generation`;
+    stack.session.verify_url = stack.nginx.probeUrl;
     await stack.writeConfig();
     await start();
     await stack.couch.rotateSecret();

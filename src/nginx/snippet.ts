@@ -1,0 +1,89 @@
+/**
+ * Fills the shipped nginx templates (nginx/*.template) from the configuration (pure, apart from
+ * reading the template files). Every value put into nginx syntax is checked against a safe
+ * alphabet first: the same rule as for cookies, nothing is escaped, anything odd is refused.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Config, SessionConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+/** The three parts: the upstream (http { }), the locations (server { }), and the placeholder include. */
+export type SnippetPart = 'http' | 'server' | 'placeholder';
+export const SNIPPET_PARTS: readonly SnippetPart[] = ['http', 'server', 'placeholder'];
+
+/** The shipped templates: `nginx/` in the package root (the nearest ancestor with package.json). */
+export function templateDir(from: URL = new URL('.', import.meta.url)): URL {
+  for (let dir = from; ; dir = new URL('../', dir)) {
+    if (existsSync(new URL('package.json', dir)) && existsSync(new URL('nginx/server.conf.template', dir))) return new URL('nginx/', dir);
+    if (dir.pathname === '/') throw new Error(`cannot find the nginx/ templates above ${from.pathname}`);
+  }
+}
+
+const SAFE_PATH = /^\/[A-Za-z0-9_./@+-]*$/;
+
+/** Replaces every `{{key}}` in `template`; a key without a value is a bug in the template. */
+export function fillTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`template placeholder {{${key}}} has no value`);
+    return value;
+  });
+}
+
+/** The values the templates use for one session. Throws ConfigError for a value unsafe in nginx syntax. */
+export function snippetValues(config: Config, session: SessionConfig, version: string): Record<string, string> {
+  const problems: string[] = [];
+  const backend = new URL(session.url);
+  const port = backend.port || (backend.protocol === 'https:' ? '443' : '80');
+  const host = backend.hostname.startsWith('[') ? backend.hostname : backend.hostname.includes(':') ? `[${backend.hostname}]` : backend.hostname;
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(host)) problems.push(`sessions (${session.name}).url: host "${backend.hostname}" cannot be written into nginx config`);
+  if (backend.pathname !== '/') problems.push(`sessions (${session.name}).url: nginx-snippet supports a backend at "/" only (got path ${backend.pathname}); adapt the proxy_pass by hand`);
+  if (!SAFE_PATH.test(session.include)) problems.push(`sessions (${session.name}).include: "${session.include}" has characters nginx-snippet will not write into nginx config`);
+  const listen = config.daemon.listen;
+  const fallback = listen.startsWith('unix:') ? `${listen}:` : listen;
+  if (listen.startsWith('unix:') && !SAFE_PATH.test(listen.slice(5))) problems.push(`daemon.listen: "${listen}" has characters nginx-snippet will not write into nginx config`);
+  if (problems.length > 0) throw new ConfigError(problems, 'nginx-snippet');
+  const https = backend.protocol === 'https:';
+  const ssl = https
+    ? [
+        '',
+        '    proxy_ssl_server_name on;',
+        `    proxy_ssl_name ${backend.hostname};`,
+        ...(session.ca_file && SAFE_PATH.test(session.ca_file) ? ['    proxy_ssl_verify on;', `    proxy_ssl_trusted_certificate ${session.ca_file};`] : []),
+      ].join('\n')
+    : '';
+  return {
+    version,
+    session: session.name,
+    variable: session.variable,
+    include: session.include,
+    upstream: `session_refresher_${session.name.replace(/[.-]/g, '_')}`,
+    backend_host: `${host}:${port}`,
+    backend_scheme: https ? 'https' : 'http',
+    ssl,
+    fallback,
+    replay_timeout: String(Math.ceil(config.daemon.replay_timeout)),
+  };
+}
+
+/**
+ * Keeps or drops the blocks between `#>fallback` and `#<fallback` lines (the 401 fallback to
+ * the daemon), and removes the marker lines themselves.
+ */
+export function selectFallback(template: string, withFallback: boolean): string {
+  const out: string[] = [];
+  let inside = false;
+  for (const line of template.split('\n')) {
+    const marker = line.trim();
+    if (marker === '#>fallback') inside = true;
+    else if (marker === '#<fallback') inside = false;
+    else if (withFallback || !inside) out.push(line);
+  }
+  return out.join('\n');
+}
+
+/** Renders one part for one session from the shipped template. `withFallback: false` is for cron-only setups (no daemon). */
+export function renderSnippet(part: SnippetPart, config: Config, session: SessionConfig, version: string, options: { withFallback?: boolean; templateDir?: URL } = {}): string {
+  const template = readFileSync(new URL(`${part}.conf.template`, options.templateDir ?? templateDir()), 'utf8');
+  return fillTemplate(selectFallback(template, options.withFallback ?? true), snippetValues(config, session, version));
+}
