@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validateConfig } from '../../src/config/validate.js';
+import type { Config } from '../../src/config/schema.js';
+import { fillTemplate, renderSnippet, selectFallback, snippetValues } from '../../src/nginx/snippet.js';
+
+function config(session: Record<string, unknown> = {}, daemon: Record<string, unknown> = {}): Config {
+  const result = validateConfig({ daemon, sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'P', include: '/var/lib/session-refresher/couch.conf', ...session }] });
+  if (!result.ok) throw new Error(result.problems.join('; '));
+  return result.config;
+}
+
+describe('nginx snippets', () => {
+  it('fills every placeholder and refuses a template placeholder it has no value for', () => {
+    assert.equal(fillTemplate('a {{x}} b {{y}}', { x: '1', y: '2' }), 'a 1 b 2');
+    assert.throws(() => fillTemplate('{{missing}}', {}), /\{\{missing\}\} has no value/);
+  });
+
+  it('drops the fallback blocks and their markers without the daemon, keeps the blocks with it', () => {
+    const template = 'keep\n#>fallback\nerror_page 401 = @x;\n#<fallback\nalso';
+    assert.equal(selectFallback(template, false), 'keep\nalso');
+    assert.equal(selectFallback(template, true), 'keep\nerror_page 401 = @x;\nalso');
+  });
+
+  it('renders the server part with the session, variable, include and fallback address', () => {
+    const c = config({ variable: 'couch_cookie' }, { listen: 'unix:/run/session-refresher/fallback.sock' });
+    const text = renderSnippet('server', c, c.sessions[0]!, '1.2.3');
+    assert.match(text, /^include \/var\/lib\/session-refresher\/couch\.conf;$/m);
+    assert.match(text, /^ {4}proxy_set_header Cookie \$couch_cookie;$/m);
+    assert.match(text, /^ {4}proxy_set_header X-Session-Refresher-Generation \$couch_cookie_generation;$/m);
+    assert.match(text, /^ {4}proxy_pass http:\/\/unix:\/run\/session-refresher\/fallback\.sock:;$/m);
+    assert.match(text, /^location = \/_session \{\n {4}return 403;\n\}$/m);
+    assert.doesNotMatch(text, /\{\{|#>|#</);
+  });
+
+  it('renders an https upstream with server name and the configured CA', () => {
+    const c = config({ url: 'https://couch.example.org:6984', ca_file: '/etc/ssl/couch-ca.pem' });
+    const server = renderSnippet('server', c, c.sessions[0]!, 'x');
+    const http = renderSnippet('http', c, c.sessions[0]!, 'x');
+    assert.match(http, /server couch\.example\.org:6984;/);
+    assert.match(server, /proxy_pass https:\/\/session_refresher_couch;/);
+    assert.match(server, /proxy_ssl_name couch\.example\.org;/);
+    assert.match(server, /proxy_ssl_trusted_certificate \/etc\/ssl\/couch-ca\.pem;/);
+  });
+
+  it('refuses values that would be unsafe in nginx syntax, naming the key', () => {
+    const c = config({ include: '/var/lib/x y;/couch.conf' });
+    assert.throws(() => snippetValues(c, c.sessions[0]!, 'x'), (e: Error & { exitCode?: number }) => e.exitCode === 78 && /include: .* has characters/.test(e.message));
+    const prefixed = config({ url: 'http://127.0.0.1:5984/couch/' });
+    assert.throws(() => snippetValues(prefixed, prefixed.sessions[0]!, 'x'), /supports a backend at "\/" only/);
+  });
+});
