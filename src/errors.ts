@@ -150,7 +150,8 @@ export function hasCode(error: unknown, ...codes: string[]): error is SystemErro
 export function describeSystemError(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as SystemError).code;
-    const text = error.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+    // "ENOSPC: no space left on device, write '/x'" -> "ENOSPC: no space left on device"
+    const text = error.message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '');
     return code ? `${code}: ${text}` : text;
   }
   return String(error);

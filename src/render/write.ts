@@ -4,7 +4,7 @@
  * the new bytes, never a mix, and a crash at any point leaves one or the other.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { WriteError, describeSystemError, hasCode } from '../errors.js';
 
@@ -25,10 +25,39 @@ export async function readIfExists(path: string): Promise<Buffer | undefined> {
   }
 }
 
+/** The temp file name a writer with `pid` uses for `path`, and a pattern matching any writer's. */
+function tempName(path: string, pid: number): string {
+  return join(dirname(path), `.${basename(path)}.${pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return hasCode(error, 'EPERM');
+  }
+}
+
+/**
+ * Removes temp files a killed writer left beside `path` (their pid is gone). Writers of one file
+ * hold its lock, so a live writer's temp file is never touched.
+ */
+async function removeOrphanTemps(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(dirname(path)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) await unlink(join(dirname(path), name)).catch(() => undefined);
+  }
+}
+
 /** Replaces `path` with `data` atomically. Throws WriteError (target untouched) on failure. */
 export async function writeAtomic(path: string, data: string | Buffer, options: WriteOptions): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await removeOrphanTemps(path);
+  const temp = tempName(path, process.pid);
   let step = 'create a temporary file in';
   try {
     const handle = await open(temp, 'wx', options.mode);

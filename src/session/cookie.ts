@@ -10,8 +10,20 @@
 import { parseSetCookie } from 'set-cookie-parser';
 import { CookieRefusedError, ProtocolError } from '../errors.js';
 
-/** Longest value accepted: RFC 6265 asks user agents to keep at least 4096 bytes per cookie. */
-export const MAX_COOKIE_VALUE_LENGTH = 4096;
+/**
+ * Longest `Name=value` token nginx takes: it reads its configuration through a 4096-byte buffer
+ * and refuses a token of 4095 bytes or more ("too long parameter"). RFC 6265 asks user agents
+ * to keep 4096 bytes per cookie, so this is the tighter bound.
+ */
+export const MAX_NGINX_TOKEN = 4094;
+
+/** Longest value accepted for a cookie called `cookieName`. */
+export function maxCookieValueLength(cookieName: string): number {
+  return MAX_NGINX_TOKEN - cookieName.length - 1;
+}
+
+/** Longest value accepted for the default cookie name, AuthSession (4082 bytes). */
+export const MAX_COOKIE_VALUE_LENGTH = maxCookieValueLength('AuthSession');
 
 /** The session cookie found in a response: its raw (undecoded) value and expiry attributes. */
 export interface SessionCookie {
@@ -34,8 +46,9 @@ export function isAllowedCookieOctet(code: number): boolean {
 /** Throws CookieRefusedError unless every character of `value` is allowed. Never echoes the value. */
 export function assertSafeCookieValue(value: string, cookieName: string): void {
   if (value.length === 0) throw new CookieRefusedError(`the backend's ${cookieName} cookie is empty; refused, nothing written`);
-  if (value.length > MAX_COOKIE_VALUE_LENGTH) {
-    throw new CookieRefusedError(`the backend's ${cookieName} cookie is ${value.length} bytes, over the ${MAX_COOKIE_VALUE_LENGTH}-byte limit; refused, nothing written`);
+  const max = maxCookieValueLength(cookieName);
+  if (value.length > max) {
+    throw new CookieRefusedError(`the backend's ${cookieName} cookie is ${value.length} bytes, over the ${max}-byte limit nginx can hold in one token; refused, nothing written`);
   }
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);

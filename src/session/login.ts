@@ -82,7 +82,7 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
     throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); check the password source and the account on the backend`);
   }
   if (status === 404) throw new ProtocolError(`${where} answered 404: this backend has no /_session; check url (the backend's base URL)`);
-  if (status >= 500) throw new BackendUnavailableError(`${where} answered ${status}${quoted} after ${session.retries + 1} attempt(s); the backend is failing, try again later`);
+  if (status >= 500) throw new BackendUnavailableError(`${where} answered ${status}${quoted} after ${response.retryCount + 1} attempt(s); the backend is failing, try again later`);
   throw new ProtocolError(`${where} answered ${status}${quoted}; a CouchDB-style /_session answers 200 or 401`);
 }
 

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -85,6 +86,18 @@ describe('writeAtomic', () => {
     await writeAtomic(path, OLD, { mode: 0o640 });
     await writeAtomic(path, NEW, { mode: 0o640 });
     assert.deepEqual(await readdir(dir), ['couch.conf']);
+  });
+
+  it('removes temp files left by a killed writer (pid gone) and keeps those of a live one', async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'couch.conf');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const orphan = join(dir, `.couch.conf.${dead}.0badc0de.tmp`);
+    const live = join(dir, `.couch.conf.${process.ppid}.0badc0de.tmp`);
+    const unrelated = join(dir, `.other.conf.${dead}.0badc0de.tmp`);
+    for (const f of [orphan, live, unrelated]) await writeFile(f, 'partial');
+    await writeAtomic(path, NEW, { mode: 0o640 });
+    assert.deepEqual((await readdir(dir)).sort(), ['.couch.conf.' + process.ppid + '.0badc0de.tmp', '.other.conf.' + dead + '.0badc0de.tmp', 'couch.conf'].sort());
   });
 
   it('gives the file the configured group', async (t) => {
