@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { isLoopbackHost } from './listen.js';
 import type { Metrics } from './metrics.js';
-import { GENERATION_HEADER, SESSION_HEADER, replay, replayTarget } from './replay.js';
+import { GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget } from './replay.js';
 import type { SessionRunner } from './session-runner.js';
 
 export interface FallbackOptions {
@@ -44,6 +44,7 @@ export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean): {
   const url = req.url ?? '';
   // Origin-form only: an absolute URI or "//host" must never choose where the replay goes.
   if (!url.startsWith('/') || url.startsWith('//')) return { status: 400, reason: 'the request target must be a path (origin-form)' };
+  if (hasDotSegment(url)) return { status: 400, reason: 'the request path has "." or ".." segments' };
   if (req.method === 'CONNECT' || req.method === 'TRACE') return { status: 405, reason: `${req.method} is not replayed` };
   if (!req.headers[SESSION_HEADER]) return { status: 400, reason: `missing ${SESSION_HEADER} header (set it in nginx's @session_refresh location)` };
   const generation = req.headers[GENERATION_HEADER];

@@ -1,33 +1,40 @@
 /**
  * Rate-limits nginx reloads in the daemon: at most `perMinute` in any sliding minute. A reload
- * asked for while the window is full waits for room, and all reloads asked for while one waits
- * share it (each HUP makes nginx start a new set of workers; a storm of them piles workers up).
+ * asked for while the window is full waits for room; every caller that arrives while it waits
+ * shares it (each HUP makes nginx start a new set of workers; a storm of them piles workers up).
+ * A caller arriving after the waiting reload has been sent gets a reload of its own, since its
+ * include may have been written after nginx began reading the old one.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Reloader } from '../nginx/reload.js';
+
+const WINDOW_MS = 60_000;
 
 /** Wraps `inner` so it runs at most `perMinute` times per sliding 60 s. */
 export function rateLimitedReloader(inner: Reloader, perMinute: number, now: () => number = Date.now): Reloader {
   const recent: number[] = [];
   let waiting: Promise<void> | undefined;
-  const fire = async (): Promise<void> => {
-    for (;;) {
-      const t = now();
-      while (recent.length > 0 && recent[0]! <= t - 60_000) recent.shift();
-      if (recent.length < perMinute) break;
-      await delay(recent[0]! + 60_000 - t);
-    }
+  /** Milliseconds until the window has room (0 when it has). */
+  const wait = (): number => {
+    const t = now();
+    while (recent.length > 0 && recent[0]! <= t - WINDOW_MS) recent.shift();
+    return recent.length < perMinute ? 0 : recent[0]! + WINDOW_MS - t;
+  };
+  const fire = (): Promise<void> => {
     recent.push(now());
-    await inner.reload();
+    return inner.reload();
   };
   return {
     description: `${inner.description} (at most ${perMinute}/min)`,
     reload() {
       if (waiting) return waiting;
-      const t = now();
-      const full = recent.filter((r) => r > t - 60_000).length >= perMinute;
-      if (!full) return fire();
-      waiting = fire().finally(() => (waiting = undefined));
+      if (wait() === 0) return fire();
+      waiting = (async () => {
+        for (let ms = wait(); ms > 0; ms = wait()) await delay(ms);
+        // From here on the reload is under way: later callers need one of their own.
+        waiting = undefined;
+        await fire();
+      })();
       return waiting;
     },
   };

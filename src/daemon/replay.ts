@@ -46,8 +46,22 @@ function connectionListed(value: string | string[] | undefined): Set<string> {
   return new Set([value ?? []].flat().flatMap((v) => v.split(',')).map((v) => v.trim().toLowerCase()).filter(Boolean));
 }
 
-/** The backend URL for a request path: the session URL's origin and path prefix, then the path. */
+/**
+ * True when a request path has a "." or ".." segment, also spelled %2e or with backslashes:
+ * URL normalisation would resolve it, and ".." could climb out of the backend's path prefix.
+ */
+export function hasDotSegment(requestPath: string): boolean {
+  const q = requestPath.indexOf('?');
+  const path = (q < 0 ? requestPath : requestPath.slice(0, q)).replace(/%2e/gi, '.').replace(/\\|%5c/gi, '/');
+  return /(^|\/)\.{1,2}(\/|$)/.test(path);
+}
+
+/**
+ * The backend URL for a request path: the session URL's origin and path prefix, then the path.
+ * Throws RangeError for a path with dot segments (the fallback refuses those with 400 first).
+ */
 export function replayTarget(base: string, requestPath: string): URL {
+  if (hasDotSegment(requestPath)) throw new RangeError('the request path has dot segments');
   const url = new URL(base);
   const prefix = url.pathname.replace(/\/+$/, '');
   const q = requestPath.indexOf('?');
