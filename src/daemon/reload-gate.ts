@@ -28,9 +28,12 @@ export function rateLimitedReloader(inner: Reloader, perMinute: number, now: () 
     description: `${inner.description} (at most ${perMinute}/min)`,
     reload() {
       if (waiting) return waiting;
-      if (wait() === 0) return fire();
+      // One reading of the clock decides: a second one could find the window open and clear
+      // `waiting` before it was ever set, leaving a settled promise to every later caller.
+      const first = wait();
+      if (first === 0) return fire();
       waiting = (async () => {
-        for (let ms = wait(); ms > 0; ms = wait()) await delay(ms);
+        for (let ms = first; ms > 0; ms = wait()) await delay(ms);
         // From here on the reload is under way: later callers need one of their own.
         waiting = undefined;
         await fire();

@@ -52,7 +52,8 @@ function connectionListed(value: string | string[] | undefined): Set<string> {
  */
 export function hasDotSegment(requestPath: string): boolean {
   const q = requestPath.indexOf('?');
-  const path = (q < 0 ? requestPath : requestPath.slice(0, q)).replace(/%2e/gi, '.').replace(/\\|%5c/gi, '/');
+  // The URL parser drops tabs and newlines, so "/.\t./" would still climb: drop them first too.
+  const path = (q < 0 ? requestPath : requestPath.slice(0, q)).replace(/[\t\n\r]/g, '').replace(/%2e/gi, '.').replace(/\\|%5c/gi, '/');
   return /(^|\/)\.{1,2}(\/|$)/.test(path);
 }
 

@@ -188,7 +188,7 @@ describe('rateLimitedReloader', () => {
 
   it(
     'keeps reloading for later callers when the window opens between two readings of the clock',
-    { ...TIMEOUT, todo: 'bug in src/daemon/reload-gate.ts reload(): when the second wait() finds room, `waiting = undefined` runs before `waiting` is assigned, so it is never cleared and every later reload() gets the old promise; see the report' },
+    TIMEOUT,
     async () => {
       const nginx = new FakeNginx();
       let clock = T0;

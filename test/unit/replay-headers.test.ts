@@ -140,7 +140,7 @@ describe('replayTarget', () => {
   });
 
   it('refuses a request path with dot segments (also %2e or backslashes) instead of resolving it out of the prefix', () => {
-    for (const path of ['/..//evil', '/%2e%2e/_users', '/db\\..\\..\\_users', '/db/../../_config', '/./_config']) {
+    for (const path of ['/..//evil', '/%2e%2e/_users', '/db\\..\\..\\_users', '/db/../../_config', '/./_config', '/.\t./x']) {
       assert.equal(hasDotSegment(path), true, path);
       assert.throws(() => replayTarget('http://h/couch/', path), RangeError, path);
     }
