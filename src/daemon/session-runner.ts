@@ -10,7 +10,7 @@ import { RefresherError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseIncludeCookie } from '../render/include.js';
 import { snapshot, type WorkOptions } from '../refresh/fresh.js';
-import { blankExpiredSession, refreshSession, reinstallInclude, type RefreshDeps, type RefreshOutcome } from '../refresh/pipeline.js';
+import { blankExpiredSession, refreshSession, reinstallInclude, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
 import { loginResult, type Metrics, type Trigger } from './metrics.js';
 import { nextRefreshDelay, retryDelay, type Random } from './timing.js';
 
@@ -51,6 +51,8 @@ const LOGIN_ERRORS = new Set(['ERR_CREDENTIALS_REJECTED', 'ERR_BACKEND_UNAVAILAB
 export class SessionRunner {
   readonly name: string;
   private inflight: Promise<RefreshResult> | undefined;
+  /** Resolves with the new cookie as soon as the in-flight refresh has it (undefined if none comes). */
+  private inflightCookie: Promise<{ cookie: string; generation: number } | undefined> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private cron: CronJob | undefined;
@@ -110,7 +112,16 @@ export class SessionRunner {
 
   /** One refresh pass shared by every concurrent caller. */
   refresh(trigger: Trigger, options: WorkOptions): Promise<RefreshResult> {
-    if (!this.inflight) this.inflight = this.run(trigger, options).finally(() => (this.inflight = undefined));
+    if (!this.inflight) {
+      let early: (value: { cookie: string; generation: number } | undefined) => void = () => undefined;
+      this.inflightCookie = new Promise((resolve) => (early = resolve));
+      const onCookie = (cookie: string, generation: number) => early({ cookie, generation });
+      this.inflight = this.run(trigger, { ...options, onCookie }).finally(() => {
+        early(undefined);
+        this.inflight = undefined;
+        this.inflightCookie = undefined;
+      });
+    }
     return this.inflight;
   }
 
@@ -122,7 +133,12 @@ export class SessionRunner {
     }
     const wait = this.nextAttemptAt - Date.now();
     if (wait > 0 && this.lastError) return { ok: false, retryAfter: Math.ceil(wait / 1000), code: this.lastError.code, reason: this.lastError.message };
-    const result = await this.refresh('fallback', { ifGenerationAtMost: failedGeneration ?? current.generation, minInterval: this.ctx.config.daemon.min_refresh_interval });
+    const refreshing = this.refresh('fallback', { ifGenerationAtMost: failedGeneration ?? current.generation, minInterval: this.ctx.config.daemon.min_refresh_interval });
+    // Replay as soon as the login has produced a cookie; writing, nginx -t and the reload go on
+    // behind it (a cookie that nginx later refuses to load is still valid at the backend).
+    const early = await Promise.race([this.inflightCookie, refreshing.then(() => undefined)]);
+    if (early) return { ok: true, cookie: early.cookie, generation: early.generation, refreshed: true };
+    const result = await refreshing;
     if (!result.ok) return { ok: false, retryAfter: Math.max(1, Math.ceil((this.nextAttemptAt - Date.now()) / 1000)), code: result.error.code, reason: result.error.message };
     current = await this.current();
     if (!current.cookie) return { ok: false, retryAfter: 1, code: 'ERR_NO_SESSION', reason: 'no session cookie is available' };
@@ -149,7 +165,7 @@ export class SessionRunner {
     await this.refresh('schedule', { ifGenerationAtMost: current.generation });
   }
 
-  private async run(trigger: Trigger, options: WorkOptions): Promise<RefreshResult> {
+  private async run(trigger: Trigger, options: RefreshOptions): Promise<RefreshResult> {
     const { config, session, deps, metrics, log } = this.ctx;
     metrics.refreshes.inc({ session: this.name, trigger });
     let result: RefreshResult;

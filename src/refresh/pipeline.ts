@@ -48,7 +48,14 @@ export function defaultDeps(config: Config, log: Logger = silentLogger): Refresh
 }
 
 /** See WorkOptions: force, or log in unless another run already replaced generation N. */
-export type RefreshOptions = WorkOptions;
+export interface RefreshOptions extends WorkOptions {
+  /**
+   * Told the new `Name=value` cookie as soon as the login returned it and it passed the
+   * whitelist, before the include is written, tested and nginx reloaded: the 401 fallback
+   * replays with it at once instead of waiting for nginx.
+   */
+  onCookie?: ((cookie: string, generation: number) => void) | undefined;
+}
 
 /** What a pass did. `exitCode` is 0, or 3 when nginx was not running to be reloaded. */
 export interface RefreshOutcome {
@@ -109,6 +116,7 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
   const unchanged = includeGeneration !== undefined && render(includeGeneration) === previousText;
   const generation = unchanged ? includeGeneration : Math.max(snap.state?.generation ?? 0, includeGeneration ?? 0) + 1;
   const text = render(generation);
+  options.onCookie?.(`${session.cookie_name}=${cookie.value}`, generation);
 
   if (!unchanged) {
     await install(session, text, snap.include, deps);

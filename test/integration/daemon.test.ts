@@ -276,8 +276,11 @@ describe('run (the daemon)', { skip }, () => {
 
   test('every log line names its component, and session-specific lines name the session', async () => {
     await start();
+    const mark = daemon!.mark();
     await stack.couch.rotateSecret();
     assert.equal((await stack.get('/_config')).status, 200);
+    // The replay answers as soon as the login has a cookie; the reload is logged after it.
+    await daemon!.waitForMsgAfter(mark, /nginx reloaded/);
     const events = daemon!.events();
     assert.ok(events.length > 5);
     for (const e of events) assert.equal(typeof e.component, 'string', JSON.stringify(e));
