@@ -94,7 +94,7 @@ worker_processes 1;
 worker_shutdown_timeout 10s;
 pid ${pidFile};
 error_log ${errorLog} notice;
-events { worker_connections 1024; }
+events { worker_connections 8192; }
 http {
   access_log off;
   client_max_body_size 128m;
