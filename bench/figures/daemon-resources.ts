@@ -1,0 +1,50 @@
+/**
+ * Figure 6, the daemon's footprint: RSS and CPU while idle (after its first login, nothing to
+ * do but wait for its schedule and watch files), and its peak RSS during figure 3's storms.
+ * Read from /proc/<pid>/status (VmRSS) and /proc/<pid>/stat (utime + stime).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { clockMs } from '../lib/client.js';
+import { cpuSeconds, rssKiB } from '../lib/proc.js';
+import { fixed, type BenchContext, type FigureResult } from '../lib/report.js';
+import { median } from '../lib/stats.js';
+
+export interface Idle {
+  windowSeconds: number;
+  rssKiB: number[];
+  /** % of one core, per window. */
+  cpuPercent: number[];
+}
+
+/** Measures the idle daemon over `ctx.runs` windows. */
+export async function measureIdle(ctx: BenchContext, pid: number): Promise<Idle> {
+  const windowSeconds = ctx.quick ? 3 : 5;
+  const idle: Idle = { windowSeconds, rssKiB: [], cpuPercent: [] };
+  await delay(2_000);
+  for (let i = 0; i < ctx.runs; i++) {
+    const c0 = cpuSeconds(pid);
+    const t0 = clockMs();
+    await delay(windowSeconds * 1000);
+    idle.cpuPercent.push(((cpuSeconds(pid) - c0) / ((clockMs() - t0) / 1000)) * 100);
+    idle.rssKiB.push(rssKiB(pid) ?? Number.NaN);
+  }
+  ctx.say(`  fig 6 idle: RSS ${fixed(median(idle.rssKiB) / 1024, 1)} MiB, CPU ${fixed(median(idle.cpuPercent), 2)} %`);
+  return idle;
+}
+
+/** Figure 6 from the idle windows and the storm peaks. */
+export function daemonResources(idle: Idle, stormPeakKiB: number[]): FigureResult {
+  const mib = (kib: number) => `${fixed(kib / 1024, 1)} MiB`;
+  return {
+    id: 6,
+    title: 'Daemon: memory and CPU',
+    tools: '/proc/<pid>/status VmRSS, /proc/<pid>/stat utime+stime',
+    rows: [
+      { figure: '6 daemon', measure: 'RSS idle', value: mib(median(idle.rssKiB)) },
+      { figure: '6 daemon', measure: 'RSS peak during a 1,000-request storm', value: mib(median(stormPeakKiB)) },
+      { figure: '6 daemon', measure: 'CPU idle (% of one core)', value: `${fixed(median(idle.cpuPercent), 2)} %` },
+    ],
+    notes: [`Idle: ${idle.rssKiB.length} window(s) of ${idle.windowSeconds} s after the first login; storm peak sampled every 20 ms; medians over runs.`],
+    data: { idle, stormPeakKiB },
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * Figure 2, recovery: the latency of the first request after the backend dropped the session
+ * (401 -> nginx's error_page -> the daemon's fallback -> one login -> include, nginx -t, HUP ->
+ * replay) vs a normal request, p50 and p99 over N invalidations per run.
+ *
+ * Each invalidation rotates pouchdb-server's cookie secret, then times ONE request through
+ * nginx. Before the next, nginx must serve the new generation and its old workers must have
+ * exited (until then a request can still land on an old worker, carry the old cookie and take
+ * the cheaper stale-generation replay, which is not what is measured here). Normal requests are
+ * timed in between, one untimed first. Every request opens its own loopback connection.
+ * Where the time goes comes from the daemon's own log lines (pino, 1 ms resolution).
+ */
+import { spawnSync } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Couch } from '../../test/helpers/couch.js';
+import type { Daemon } from '../../test/helpers/daemon.js';
+import { clockMs, timedGet } from '../lib/client.js';
+import { waitForChildren } from '../lib/proc.js';
+import { fixed, ms, type BenchContext, type FigureResult } from '../lib/report.js';
+import type { BenchStack } from '../lib/stack.js';
+import { median, percentile } from '../lib/stats.js';
+import { REQUEST_PATH } from './paths.js';
+
+const GOAL = 3;
+/** Timed normal requests between two invalidations. */
+const NORMAL_PER_ROUND = 5;
+/** The daemon's min_refresh_interval is 0.05 s: invalidate only after the cookie is older. */
+const SPACING_MS = 100;
+
+/** Times from the daemon's log lines, ms; which step waits for which is up to the daemon. */
+interface Phases {
+  /** Request sent -> the daemon starts logging in (nginx, 401 from the backend, fallback, lock). */
+  toLogin: number;
+  /** Logging in -> the replay answered and logged (login, then the replay). */
+  loginToReplayed: number;
+  /** Logging in -> include written and accepted by nginx -t. */
+  loginToTested: number;
+  /** Logging in -> nginx reloaded. */
+  loginToReloaded: number;
+}
+
+interface RunResult {
+  invalidations: number;
+  failures: number;
+  normal: { p50: number; p99: number; count: number };
+  recovery: { p50: number; p99: number };
+  ratioP50: number;
+  ratioP99: number;
+  phasesMedian: Phases;
+  recoveryMs: number[];
+}
+
+/** The daemon's JSON log lines from `mark` on. */
+export function eventsSince(daemon: Daemon, mark: number): Record<string, unknown>[] {
+  return daemon.log.lines.slice(mark).flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const eventTime = (e: Record<string, unknown> | undefined): number | undefined => (e && typeof e.time === 'string' ? Date.parse(e.time) : undefined);
+
+async function oneRun(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon: Daemon, invalidations: number): Promise<RunResult> {
+  const url = stack.nginx.url + REQUEST_PATH;
+  const normal: number[] = [];
+  const recovery: number[] = [];
+  const phases: Phases[] = [];
+  let failures = 0;
+  let generation = Number(await stack.nginx.generation());
+  let lastLogin = 0;
+  const deadline = Date.now() + (ctx.quick ? 60_000 : 240_000);
+  for (let i = 0; i < invalidations && Date.now() < deadline; i++) {
+    await timedGet(url);
+    for (let k = 0; k < NORMAL_PER_ROUND; k++) {
+      const s = await timedGet(url);
+      if (s.status !== 200) failures++;
+      normal.push(s.ms);
+    }
+    const wait = lastLogin + SPACING_MS - Date.now();
+    if (wait > 0) await delay(wait);
+    await couch.rotateSecret();
+    const mark = daemon.mark();
+    const sentAt = Date.now();
+    const s = await timedGet(url);
+    lastLogin = Date.now();
+    if (s.status !== 200) failures++;
+    recovery.push(s.ms);
+    generation++;
+    await stack.nginx.waitForGeneration(generation);
+    await waitForChildren(stack.nginx.pid, 1);
+    const replayed = await daemon.waitForMsgAfter(mark, /fallback: request replayed/, 5_000).catch(() => undefined);
+    const after = eventsSince(daemon, mark);
+    const t = (msg: string) => eventTime(after.find((e) => e.msg === msg));
+    const [login, written, reloaded, done] = [t('logging in'), t('include written and accepted by nginx -t'), t('nginx reloaded'), eventTime(replayed)];
+    if (login && written && reloaded && done) phases.push({ toLogin: login - sentAt, loginToReplayed: done - login, loginToTested: written - login, loginToReloaded: reloaded - login });
+    if ((i + 1) % 50 === 0) ctx.say(`  fig 2: ${i + 1}/${invalidations} invalidations, recovery p50 ${ms(median(recovery))}`);
+  }
+  const nP50 = percentile(normal, 50);
+  const nP99 = percentile(normal, 99);
+  const rP50 = percentile(recovery, 50);
+  const rP99 = percentile(recovery, 99);
+  const pm = (k: keyof Phases) => median(phases.map((p) => p[k]));
+  return {
+    invalidations: recovery.length,
+    failures,
+    normal: { p50: nP50, p99: nP99, count: normal.length },
+    recovery: { p50: rP50, p99: rP99 },
+    ratioP50: rP50 / nP50,
+    ratioP99: rP99 / nP99,
+    phasesMedian: { toLogin: pm('toLogin'), loginToReplayed: pm('loginToReplayed'), loginToTested: pm('loginToTested'), loginToReloaded: pm('loginToReloaded') },
+    recoveryMs: recovery.map((v) => Math.round(v * 100) / 100),
+  };
+}
+
+/** What the steps cost on their own, measured in the same run: a login and one `nginx -t`. */
+async function references(stack: BenchStack, count: number): Promise<{ loginMs: number; nginxTestMs: number }> {
+  const logins: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = clockMs();
+    const res = await fetch(`${stack.backend.url}/_session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
+      body: new URLSearchParams({ name: stack.backend.admin.name, password: stack.backend.admin.password }),
+    });
+    await res.arrayBuffer();
+    logins.push(clockMs() - t);
+  }
+  const tests: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = clockMs();
+    const r = spawnSync(stack.nginx.binary, ['-t', '-q', '-p', stack.nginx.prefix, '-c', stack.nginx.confPath], { stdio: 'ignore' });
+    tests.push(clockMs() - t);
+    if (r.status !== 0) throw new Error('nginx -t failed on the bench config');
+  }
+  return { loginMs: median(logins), nginxTestMs: median(tests) };
+}
+
+/** Runs figure 2 against the stack's daemon. */
+export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon: Daemon): Promise<FigureResult> {
+  const invalidations = ctx.quick ? 50 : 200;
+  const runs: RunResult[] = [];
+  for (let r = 0; r < ctx.runs; r++) {
+    const run = await oneRun(ctx, stack, couch, daemon, invalidations);
+    runs.push(run);
+    ctx.say(`  fig 2 run ${r + 1}: normal p50 ${ms(run.normal.p50)} p99 ${ms(run.normal.p99)}; recovery p50 ${ms(run.recovery.p50)} p99 ${ms(run.recovery.p99)}`);
+  }
+  const ref = await references(stack, 10);
+  const med = (f: (r: RunResult) => number) => median(runs.map(f));
+  const ratioP50 = med((r) => r.ratioP50);
+  const ratioP99 = med((r) => r.ratioP99);
+  const failures = runs.reduce((n, r) => n + r.failures, 0);
+  const phase = (k: keyof Phases) => med((r) => r.phasesMedian[k]);
+  return {
+    id: 2,
+    title: 'Recovery: first request after the session is invalidated',
+    tools: 'Node http client (one connection per request); phases from the daemon\'s log',
+    rows: [
+      { figure: '2 recovery', measure: `p50: recovery / normal (${invalidations} invalidations/run)`, value: `${fixed(ratioP50, 1)}x (${ms(med((r) => r.recovery.p50))} / ${ms(med((r) => r.normal.p50))})`, goal: `< ${GOAL}x`, met: ratioP50 < GOAL },
+      { figure: '2 recovery', measure: 'p99: recovery / normal', value: `${fixed(ratioP99, 1)}x (${ms(med((r) => r.recovery.p99))} / ${ms(med((r) => r.normal.p99))})`, goal: `< ${GOAL}x`, met: ratioP99 < GOAL },
+      { figure: '2 recovery', measure: 'daemon log, median: sent -> logging in; then from logging in: replay answered / nginx -t passed / reloaded', value: `${ms(phase('toLogin'))}; ${ms(phase('loginToReplayed'))} / ${ms(phase('loginToTested'))} / ${ms(phase('loginToReloaded'))}` },
+      { figure: '2 recovery', measure: 'alone, same run: one login / one nginx -t', value: `${ms(ref.loginMs)} / ${ms(ref.nginxTestMs)}` },
+      { figure: '2 recovery', measure: 'requests that were not 200', value: String(failures), goal: '0', met: failures === 0 },
+    ],
+    notes: [
+      `${runs.length} run(s) of ${invalidations} invalidations; value = median over runs of each run's ratio.`,
+      'The daemon log times (1 ms resolution) show whether the replay waits for nginx -t and the reload.',
+      'daemon.max_reloads_per_minute is 10000 in the bench config (default 12), or back-to-back invalidations would wait for the reload cap.',
+    ],
+    data: { invalidations, runs, references: ref },
+  };
+}
