@@ -96,11 +96,13 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
       return;
     }
     const target = replayTarget(base, req.url!);
-    const outcome = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http });
+    const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http });
     const label = outcome === 'replayed' && !got.refreshed && failed !== undefined && got.generation > failed ? 'stale_generation' : outcome;
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
-    log.info({ method: req.method, failed_generation: failed, generation: got.generation, refreshed: got.refreshed, outcome: label }, 'fallback: request replayed');
+    const fields = { method: req.method, failed_generation: failed, generation: got.generation, refreshed: got.refreshed, outcome: label };
+    if (error) log.warn({ ...fields, reason: error }, 'fallback: request replayed');
+    else log.info(fields, 'fallback: request replayed');
   };
 
   const server = http.createServer((req, res) => {

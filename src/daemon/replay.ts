@@ -78,27 +78,74 @@ export interface ReplayOptions {
   agent: http.Agent | https.Agent;
 }
 
-/** Sends `req` to the backend and streams the answer into `res`. Never throws. */
-export async function replay(req: IncomingMessage, res: ServerResponse, options: ReplayOptions): Promise<ReplayOutcome> {
+/** A request without a body can be sent twice; one with a body has been streamed away. */
+function bodiless(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
+/** An error from a pooled keep-alive socket the backend closed just as we reused it. */
+function staleSocket(error: unknown): boolean {
+  const e = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
+  return e.reusedSocket === true && (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.message === 'socket hang up');
+}
+
+/** One attempt: sends the request (streaming `req` when `withBody`) and resolves with the response head. */
+function send(req: IncomingMessage, options: ReplayOptions, agent: http.Agent | https.Agent | false, withBody: boolean): Promise<IncomingMessage> {
   const { target } = options;
   const client = target.protocol === 'https:' ? https : http;
-  const upstream = client.request(target, { method: req.method, headers: replayRequestHeaders(req.headers, target, options.cookie), agent: options.agent, timeout: options.timeoutMs });
+  const upstream = client.request(target, { method: req.method, headers: replayRequestHeaders(req.headers, target, options.cookie), agent, timeout: options.timeoutMs });
   upstream.on('timeout', () => upstream.destroy(new Error(`the backend did not answer within ${options.timeoutMs} ms`)));
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
     upstream.once('response', resolve);
-    upstream.once('error', reject);
+    upstream.once('error', (error) => reject(Object.assign(error, { reusedSocket: upstream.reusedSocket })));
   });
+  const sending = withBody ? pipeline(req, upstream) : Promise.resolve(upstream.end());
+  return Promise.all([answered, sending]).then(
+    ([response]) => response,
+    (error: unknown) => {
+      upstream.destroy();
+      throw error;
+    },
+  );
+}
+
+/** What a replay did, and why it failed when it did. */
+export interface ReplayResult {
+  outcome: ReplayOutcome;
+  error?: string | undefined;
+}
+
+/**
+ * Sends `req` to the backend and streams the answer into `res`. Never throws. A bodiless request
+ * that fails on a reused keep-alive socket (the backend closed it as we reused it) is sent once
+ * more on a fresh connection, as nginx's proxy_next_upstream would.
+ */
+export async function replay(req: IncomingMessage, res: ServerResponse, options: ReplayOptions): Promise<ReplayResult> {
+  const withBody = !bodiless(req);
+  if (!withBody) req.resume();
+  let response: IncomingMessage;
   try {
-    const [response] = await Promise.all([answered, pipeline(req, upstream)]);
-    res.writeHead(response.statusCode ?? 502, replayResponseHeaders(response.headers));
-    await pipeline(response, res);
-    return response.statusCode === 401 ? 'unauthorized_again' : 'replayed';
+    try {
+      response = await send(req, options, options.agent, withBody);
+    } catch (error) {
+      if (withBody || !staleSocket(error)) throw error;
+      response = await send(req, options, false, false);
+    }
   } catch (error) {
-    upstream.destroy();
+    const reason = `replay to ${options.target.origin} failed: ${error instanceof Error ? error.message : String(error)}`;
     if (!res.headersSent) {
-      const body = JSON.stringify({ error: 'bad_gateway', reason: `replay to ${target.origin} failed: ${error instanceof Error ? error.message : String(error)}` });
+      const body = JSON.stringify({ error: 'bad_gateway', reason });
       res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     } else res.destroy();
-    return 'backend_error';
+    return { outcome: 'backend_error', error: reason };
   }
+  res.writeHead(response.statusCode ?? 502, replayResponseHeaders(response.headers));
+  try {
+    await pipeline(response, res);
+  } catch (error) {
+    res.destroy();
+    return { outcome: 'backend_error', error: `streaming the backend's answer failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  return { outcome: response.statusCode === 401 ? 'unauthorized_again' : 'replayed' };
 }
