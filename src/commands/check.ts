@@ -4,12 +4,12 @@
  * and exits non-zero when there is any. It does not log in.
  */
 import { constants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import got from 'got';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ExitCode, RefresherError, describeSystemError, type ExitCodeValue } from '../errors.js';
-import { identifyProcess } from '../nginx/master.js';
+import { lookupMaster } from '../nginx/master.js';
 import { nginxTestArgv, testNginxConfig } from '../nginx/test-config.js';
 import { displayUrl, sessionUrl } from '../session/login.js';
 import { readPassword } from '../session/password.js';
@@ -95,16 +95,24 @@ async function checkNginx(config: Config): Promise<Finding[]> {
 
 async function pidFileFinding(pidFile: string): Promise<Finding> {
   const what = 'nginx pid file';
-  let pid: number;
-  try {
-    pid = Number((await readFile(pidFile, 'utf8')).trim());
-  } catch (error) {
-    return { ok: true, what, detail: `${pidFile}: ${describeSystemError(error)}; nginx seems not to be running (refresh will write the include and skip the reload)`, exitCode: ExitCode.OK };
+  const notRunning = (why: string): Finding => ({ ok: true, what, detail: `${why}; nginx seems not to be running (refresh will write the include and skip the reload)`, exitCode: ExitCode.OK });
+  const master = await lookupMaster(pidFile);
+  switch (master.state) {
+    case 'no-pid-file':
+      return notRunning(`no pid file at ${pidFile}`);
+    case 'empty':
+      return notRunning(`${pidFile} is empty`);
+    case 'gone':
+      return notRunning(`${pidFile} is stale (pid ${master.pid} is gone)`);
+    case 'nginx-master':
+      return { ok: true, what, detail: `${pidFile} names the nginx master ${master.pid}`, exitCode: ExitCode.OK };
+    case 'unreadable':
+      return { ok: false, what, detail: `cannot read ${pidFile}: ${describeSystemError(master.error)}; check nginx.pid_file`, exitCode: ExitCode.RELOAD_FAILED };
+    case 'not-a-pid':
+      return { ok: false, what, detail: `${pidFile} does not hold a pid; check nginx.pid_file`, exitCode: ExitCode.RELOAD_FAILED };
+    case 'other':
+      return { ok: false, what, detail: `${pidFile} names pid ${master.pid} ("${master.command}"), which is not an nginx master; check nginx.pid_file`, exitCode: ExitCode.RELOAD_FAILED };
   }
-  const identity = Number.isSafeInteger(pid) && pid > 1 ? await identifyProcess(pid) : { state: 'other' as const, command: 'not a pid' };
-  if (identity.state === 'nginx-master') return { ok: true, what, detail: `${pidFile} names the nginx master ${pid}`, exitCode: ExitCode.OK };
-  if (identity.state === 'gone') return { ok: true, what, detail: `${pidFile} is stale (pid ${pid} is gone); nginx seems not to be running`, exitCode: ExitCode.OK };
-  return { ok: false, what, detail: `${pidFile} names pid ${pid} ("${identity.command}"), which is not an nginx master; check nginx.pid_file`, exitCode: ExitCode.RELOAD_FAILED };
 }
 
 function failure(what: string, error: unknown): Finding {

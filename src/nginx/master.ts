@@ -22,3 +22,29 @@ export async function identifyProcess(pid: number, proc = '/proc'): Promise<Proc
   if (cmdline.startsWith('nginx: master process')) return { state: 'nginx-master' };
   return { state: 'other', command: cmdline.length > 80 ? `${cmdline.slice(0, 80)}…` : cmdline };
 }
+
+/** What a pid file says about the nginx master, for the reloader and for `check` alike. */
+export type MasterLookup =
+  | { state: 'no-pid-file' }
+  /** `nginx -t` leaves an empty pid file behind when nginx is not running. */
+  | { state: 'empty' }
+  | { state: 'unreadable'; error: unknown }
+  | { state: 'not-a-pid' }
+  | { state: 'gone'; pid: number }
+  | { state: 'nginx-master'; pid: number }
+  | { state: 'other'; pid: number; command: string };
+
+/** Reads `pidFile` and identifies the process it names. Never throws for a missing or odd file. */
+export async function lookupMaster(pidFile: string, proc = '/proc'): Promise<MasterLookup> {
+  let text: string;
+  try {
+    text = (await readFile(pidFile, 'utf8')).trim();
+  } catch (error) {
+    return hasCode(error, 'ENOENT') ? { state: 'no-pid-file' } : { state: 'unreadable', error };
+  }
+  if (text === '') return { state: 'empty' };
+  const pid = Number(text);
+  if (!Number.isSafeInteger(pid) || pid <= 1) return { state: 'not-a-pid' };
+  const identity = await identifyProcess(pid, proc);
+  return identity.state === 'other' ? { state: 'other', pid, command: identity.command } : { state: identity.state, pid };
+}

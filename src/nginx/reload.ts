@@ -2,10 +2,9 @@
  * Reloading nginx, two ways behind one interface: SIGHUP to the master named in the pid file
  * (after checking that it is one), or a configured command such as `systemctl reload nginx`.
  */
-import { readFile } from 'node:fs/promises';
 import { NginxNotRunningError, ReloadError, describeSystemError, hasCode } from '../errors.js';
 import type { NginxConfig } from '../config/schema.js';
-import { identifyProcess } from './master.js';
+import { lookupMaster } from './master.js';
 import { keyLine, runCommand } from './run.js';
 
 /** Asks nginx to reload. Throws NginxNotRunningError when there is no nginx, ReloadError on failure. */
@@ -20,22 +19,22 @@ export function signalReloader(pidFile: string, proc = '/proc'): Reloader {
   return {
     description: `SIGHUP to the nginx master in ${pidFile}`,
     async reload() {
-      let text: string;
-      try {
-        text = await readFile(pidFile, 'utf8');
-      } catch (error) {
-        if (hasCode(error, 'ENOENT')) throw new NginxNotRunningError(`nginx is not running (no pid file at ${pidFile})`);
-        throw new ReloadError(`cannot read nginx's pid file ${pidFile}: ${describeSystemError(error)}; check nginx.pid_file`, { cause: error });
+      const master = await lookupMaster(pidFile, proc);
+      switch (master.state) {
+        case 'no-pid-file':
+          throw new NginxNotRunningError(`nginx is not running (no pid file at ${pidFile})`);
+        case 'empty':
+          throw new NginxNotRunningError(`nginx is not running (empty pid file ${pidFile})`);
+        case 'unreadable':
+          throw new ReloadError(`cannot read nginx's pid file ${pidFile}: ${describeSystemError(master.error)}; check nginx.pid_file`, { cause: master.error });
+        case 'not-a-pid':
+          throw new ReloadError(`nginx's pid file ${pidFile} does not hold a pid; check nginx.pid_file`);
+        case 'gone':
+          throw new NginxNotRunningError(`nginx is not running (stale pid file ${pidFile}: pid ${master.pid} is gone)`);
+        case 'other':
+          throw new ReloadError(`pid file ${pidFile} names pid ${master.pid} ("${master.command}"), which is not an nginx master; no signal sent; check nginx.pid_file`);
       }
-      // `nginx -t` leaves an empty pid file behind when nginx is not running.
-      if (text.trim() === '') throw new NginxNotRunningError(`nginx is not running (empty pid file ${pidFile})`);
-      const pid = Number(text.trim());
-      if (!Number.isSafeInteger(pid) || pid <= 1) throw new ReloadError(`nginx's pid file ${pidFile} does not hold a pid; check nginx.pid_file`);
-      const identity = await identifyProcess(pid, proc);
-      if (identity.state === 'gone') throw new NginxNotRunningError(`nginx is not running (stale pid file ${pidFile}: pid ${pid} is gone)`);
-      if (identity.state === 'other') {
-        throw new ReloadError(`pid file ${pidFile} names pid ${pid} ("${identity.command}"), which is not an nginx master; no signal sent; check nginx.pid_file`);
-      }
+      const pid = master.pid;
       try {
         process.kill(pid, 'SIGHUP');
       } catch (error) {
