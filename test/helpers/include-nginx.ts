@@ -6,11 +6,10 @@
  * is given, proxying everything else to it with `Cookie: $auth_cookie` and
  * `X-Generation: $auth_cookie_generation`, as the README's wiring does.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nginxBinary } from './nginx.js';
+import { countReloads, startNginxProcess, tempPaths, type NginxProcess } from './nginx-process.js';
 import { freePort } from './ports.js';
 
 export interface IncludeNginxOptions {
@@ -87,20 +86,13 @@ error_log ${errorLog} notice;
 events { worker_connections 512; }
 http {
   access_log off;
-  client_body_temp_path ${p}/client_body;
-  proxy_temp_path ${p}/proxy;
-  fastcgi_temp_path ${p}/fastcgi;
-  uwsgi_temp_path ${p}/uwsgi;
-  scgi_temp_path ${p}/scgi;
+${tempPaths(p)}
 ${upstream ? `  upstream upstream { server ${upstream.host}; keepalive 8; }` : ''}
 ${servers.join('\n')}
 }
 `,
   );
-  const child: ChildProcess = spawn(binary, ['-p', p, '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = once(child, 'exit');
+  let proc: NginxProcess | undefined;
 
   const serverFor = (include: string, port: number): IncludeServer => {
     const url = `http://127.0.0.1:${port}`;
@@ -133,27 +125,11 @@ ${servers.join('\n')}
     confPath,
     pidFile,
     servers: options.includes.map((include, i) => serverFor(include, ports[i]!)),
-    async reloads() {
-      const log = await readFile(errorLog, 'utf8').catch(() => '');
-      return log.split('\n').filter((l) => l.includes('signal 1 (SIGHUP) received')).length;
-    },
-    reload() {
-      child.kill('SIGHUP');
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGQUIT');
-        await exited;
-      }
-    },
+    reloads: () => countReloads(errorLog),
+    reload: () => proc?.kill('SIGHUP'),
+    stop: async () => proc?.stop(),
   };
-  // Ready when every server answers; fail fast if nginx exits (bad config).
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    const up = await Promise.all(nginx.servers.map((s) => s.served().then(() => true, () => false)));
-    if (up.every(Boolean)) return nginx;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await nginx.stop();
-  throw new Error(`nginx did not start: ${stderr}`);
+  // Ready when every server answers; fails fast if nginx exits (bad config).
+  proc = await startNginxProcess(binary, p, confPath, async () => (await Promise.all(nginx.servers.map((s) => s.served().then(() => true, () => false)))).every(Boolean));
+  return nginx;
 }

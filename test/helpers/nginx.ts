@@ -4,12 +4,12 @@
  * `session-refresher nginx-snippet`), so every integration test also tests what users install.
  * Under CI=true a missing nginx fails the test run.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/validate.js';
 import { renderSnippet } from '../../src/nginx/snippet.js';
+import { countReloads, startNginxProcess, tempPaths, type NginxProcess } from './nginx-process.js';
 import { freePort } from './ports.js';
 
 /** The nginx binary, from $NGINX_BIN or the usual Debian locations. */
@@ -98,11 +98,7 @@ events { worker_connections 8192; }
 http {
   access_log off;
   client_max_body_size 128m;
-  client_body_temp_path ${p}/client_body;
-  proxy_temp_path ${p}/proxy;
-  fastcgi_temp_path ${p}/fastcgi;
-  uwsgi_temp_path ${p}/uwsgi;
-  scgi_temp_path ${p}/scgi;
+${tempPaths(p)}
   include ${join(p, 'session.http.conf')};
   server {
     listen 127.0.0.1:${port};
@@ -111,10 +107,7 @@ http {
 }
 `,
   );
-  const child: ChildProcess = spawn(binary, ['-p', p, '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = once(child, 'exit');
+  let proc: NginxProcess | undefined;
   const url = `http://127.0.0.1:${port}`;
   const nginx: Nginx = {
     url,
@@ -125,10 +118,7 @@ http {
     pidFile,
     errorLog,
     probeUrl: `${url}/_session_refresher/generation/${session}`,
-    async reloads() {
-      const log = await readFile(errorLog, 'utf8').catch(() => '');
-      return log.split('\n').filter((l) => l.includes('signal 1 (SIGHUP) received')).length;
-    },
+    reloads: () => countReloads(errorLog),
     async generation() {
       const res = await fetch(nginx.probeUrl);
       return res.text();
@@ -143,19 +133,9 @@ http {
       }
       throw new Error(`nginx still serves generation "${last}", expected ${generation}`);
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGQUIT');
-        await exited;
-      }
-    },
+    stop: async () => proc?.stop(),
   };
-  // Ready when the probe answers; fail fast if nginx exits (bad config).
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    if (await nginx.generation().then(() => true, () => false)) return nginx;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await nginx.stop();
-  throw new Error(`nginx did not start: ${stderr}`);
+  // Ready when the probe answers; fails fast if nginx exits (bad config).
+  proc = await startNginxProcess(binary, p, confPath, () => nginx.generation().then(() => true));
+  return nginx;
 }
