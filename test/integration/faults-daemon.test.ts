@@ -84,6 +84,8 @@ describe('daemon faults', { skip }, () => {
     const res = await stack.get('/_config');
     assert.equal(res.status, 401);
     await stack.couch.settle();
+    // The client may have its answer before the daemon's log line has reached us.
+    await daemon.waitForMsg(/fallback: request replayed/);
     const replays = daemon.events().filter((e) => e.msg === 'fallback: request replayed');
     assert.equal(replays.length, 1);
     assert.equal(replays[0]!.outcome, 'unauthorized_again');
