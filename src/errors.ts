@@ -13,6 +13,8 @@ export const ExitCode = {
   INTERNAL: 1,
   /** The include was written and checked, but nginx is not running, so it was not reloaded. */
   NGINX_NOT_RUNNING: 3,
+  /** nginx was reloaded, but `verify_url` did not show the new generation within `daemon.verify_timeout`. */
+  NOT_VERIFIED: 4,
   /** Bad command-line usage. */
   USAGE: 64,
   /** The backend's cookie (or its response) was malformed or hostile and was refused. */
@@ -116,6 +118,23 @@ export class NginxNotRunningError extends RefresherError {
 export class ReloadError extends RefresherError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_RELOAD_FAILED', ExitCode.RELOAD_FAILED, options);
+  }
+}
+
+/** nginx accepted the reload but did not serve the new generation in time (`verify_url`). */
+export class ReloadNotVerifiedError extends RefresherError {
+  constructor(message: string) {
+    super(message, 'ERR_RELOAD_NOT_VERIFIED', ExitCode.NOT_VERIFIED);
+  }
+}
+
+/**
+ * The backend refuses cookies it has just issued (typically nodes that do not share their
+ * cookie secret): logging in again would loop, so logins are held to one per floor interval.
+ */
+export class SessionLoopError extends RefresherError {
+  constructor(message: string) {
+    super(message, 'ERR_SESSION_LOOP', ExitCode.BACKEND_UNAVAILABLE);
   }
 }
 

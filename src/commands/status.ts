@@ -19,13 +19,23 @@ export interface SessionStatus {
   issued: string | null;
   expires: string | null;
   seconds_left: number | null;
+  /** How the current cookie was obtained (login with the password, or renewal without it), and when. */
+  obtained_by: 'login' | 'renewal' | null;
+  obtained_at: string | null;
+  last_login: string | null;
+  last_renewal: string | null;
   /** The include on disk is the one last written. */
   include_intact: boolean;
   reload_pending: boolean;
   last_result: string | null;
   last_at: string | null;
   last_error: { code: string | undefined; message: string | undefined } | null;
+  /** A condition the daemon saw in the last ten minutes that a later success does not undo (e.g. ERR_SESSION_LOOP). */
+  alert: { code: string; message: string; at: string } | null;
 }
+
+/** How long an alert from the daemon stays in `status`. */
+const ALERT_TTL_MS = 10 * 60_000;
 
 /** Prints the status; exits 0 (it reports, it does not judge). */
 export async function status(options: StatusOptions): Promise<ExitCodeValue> {
@@ -42,11 +52,16 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
       issued: st?.issued ?? null,
       expires: st?.expires ?? null,
       seconds_left: left === undefined ? null : Math.round(left),
+      obtained_by: st?.obtained_by ?? null,
+      obtained_at: st?.obtained_at ?? null,
+      last_login: st?.last_login ?? null,
+      last_renewal: st?.last_renewal ?? null,
       include_intact: snap.include !== undefined && st?.include_sha256 === sha256(snap.include),
       reload_pending: st?.reload_pending ?? false,
       last_result: st?.last?.result ?? null,
       last_at: st?.last?.at ?? null,
       last_error: st?.last?.result === 'error' ? { code: st.last.code, message: st.last.message } : null,
+      alert: st?.alert && now.getTime() - Date.parse(st.alert.at) < ALERT_TTL_MS ? st.alert : null,
     });
   }
   if (options.json) stdOutput.line(JSON.stringify({ sessions: rows }));
@@ -58,8 +73,10 @@ function humanLine(r: SessionStatus): string {
   if (r.generation === 0 && !r.last_result) return `${r.session}: no session yet (never refreshed)`;
   const left = r.seconds_left === null ? 'no cookie' : r.seconds_left > 0 ? `${r.seconds_left}s left` : `expired ${-r.seconds_left}s ago`;
   const parts = [`${r.session}: generation ${r.generation}`, `issued ${r.issued ?? '-'}`, `expires ${r.expires ?? '-'} (${left})`];
+  if (r.obtained_by) parts.push(r.obtained_by === 'renewal' ? 'obtained by renewal (no password)' : 'obtained by login');
   if (!r.include_intact) parts.push('include missing or changed by hand');
   if (r.reload_pending) parts.push('reload pending');
+  if (r.alert) parts.push(`alert at ${r.alert.at}: ${r.alert.message}`);
   parts.push(r.last_error ? `last run failed at ${r.last_at}: ${r.last_error.message}` : `last run ok at ${r.last_at ?? '-'}`);
   return parts.join('; ');
 }

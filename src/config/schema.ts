@@ -94,8 +94,17 @@ export const daemonSchema = z.strictObject({
   admin_listen: listenAddress.default('127.0.0.1:8982'),
   /** Accept a `listen`/`admin_listen` that is not loopback or a unix socket. */
   allow_non_loopback: z.boolean().default(false),
-  /** Seconds: a cookie younger than this that still fails is not replaced again by the fallback. */
-  min_refresh_interval: seconds.default(5),
+  /**
+   * Seconds: the floor against login loops. However often cookies fail, a session logs in at most
+   * once per this interval; a 401 that needs a login sooner waits for it (or, when the backend
+   * keeps refusing fresh cookies, gets 503 with Retry-After).
+   */
+  min_refresh_interval: seconds.default(1),
+  /**
+   * Seconds between validity probes (`GET /_session` with the current cookie, an HMAC check on
+   * the backend) that replace a dead session before a client meets it; 0 turns them off.
+   */
+  probe_interval: z.number().min(0).default(5),
   /** Seconds a replayed request may take. */
   replay_timeout: seconds.default(60),
   /** Seconds in-flight replays may take to finish after SIGTERM. */

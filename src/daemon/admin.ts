@@ -1,6 +1,6 @@
 /**
  * The admin endpoint, on its own listener so nginx never forwards to it: `/healthz` (200 when
- * every session holds a valid cookie, else 503, with JSON detail) and `/metrics` (Prometheus).
+ * every session holds a valid cookie that the backend is not refusing, else 503, with JSON detail) and `/metrics` (Prometheus).
  */
 import http from 'node:http';
 import type { Metrics } from './metrics.js';
@@ -24,7 +24,8 @@ export async function health(runners: SessionRunner[]): Promise<{ ok: boolean; s
       const err = r.error;
       return {
         session: r.name,
-        ok: c.valid,
+        // A valid cookie the backend keeps refusing (the loop guard) is not a healthy session.
+        ok: c.valid && !r.looping,
         generation: c.generation,
         expires: c.expiresAt === undefined ? null : new Date(c.expiresAt).toISOString(),
         seconds_left: c.expiresAt === undefined ? null : Math.round((c.expiresAt - Date.now()) / 1000),

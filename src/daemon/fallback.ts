@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { isLoopbackHost } from './listen.js';
 import type { Metrics } from './metrics.js';
-import { GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget } from './replay.js';
+import { GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget, type ReplayOutcome } from './replay.js';
 import type { SessionRunner } from './session-runner.js';
 
 export interface FallbackOptions {
@@ -52,6 +52,19 @@ export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean): {
   return undefined;
 }
 
+/** Why a replay's 401 went back to the client, by what the runner decided. */
+const UNAUTHORIZED_REASON = {
+  authorization: 'the backend confirmed the session is valid: its 401 is an authorization answer for this request',
+  refreshed: 'the backend refused the request again with a cookie obtained for it',
+  stale: 'the backend refused the request with the current cookie as well',
+} as const;
+
+/** The replays_total outcome label for a replay's result and the runner's verdict. */
+export function replayLabel(outcome: ReplayOutcome, verdict: 'stale' | 'authorization' | 'refreshed'): string {
+  if (outcome !== 'replayed') return outcome === 'unauthorized_again' && verdict === 'authorization' ? 'not_session' : outcome;
+  return verdict === 'stale' ? 'stale_generation' : 'replayed';
+}
+
 /** Creates (but does not bind) the fallback server. */
 export function createFallbackServer(options: FallbackOptions): FallbackServer {
   const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
@@ -89,7 +102,7 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     log.debug({ method: req.method, failed_generation: failed }, 'fallback: request received');
     const got = await runner.cookieForReplay(failed);
     if (!got.ok) {
-      options.metrics.replays.inc({ session: name, outcome: 'refresh_failed' });
+      options.metrics.replays.inc({ session: name, outcome: got.code === 'ERR_SESSION_LOOP' ? 'session_loop' : 'refresh_failed' });
       log.warn({ code: got.code, retry_after: got.retryAfter }, 'fallback: no session to replay with; answering 503');
       req.resume();
       sendJson(res, 503, { error: 'session_unavailable', code: got.code, reason: got.reason }, { 'retry-after': String(got.retryAfter) });
@@ -97,11 +110,12 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     }
     const target = replayTarget(base, req.url!);
     const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http });
-    const label = outcome === 'replayed' && !got.refreshed && failed !== undefined && got.generation > failed ? 'stale_generation' : outcome;
+    const label = replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
-    const fields = { method: req.method, failed_generation: failed, generation: got.generation, refreshed: got.refreshed, outcome: label };
+    const fields = { method: req.method, failed_generation: failed, generation: got.generation, verdict: got.verdict, outcome: label };
     if (error) log.warn({ ...fields, reason: error }, 'fallback: request replayed');
+    else if (outcome === 'unauthorized_again') log.warn({ ...fields, reason: UNAUTHORIZED_REASON[got.verdict] }, 'fallback: request replayed; a 401 reached the client');
     else log.info(fields, 'fallback: request replayed');
   };
 

@@ -5,15 +5,22 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Why a refresh ran. */
-export type Trigger = 'start' | 'schedule' | 'fallback' | 'watch' | 'manual';
+export type Trigger = 'start' | 'schedule' | 'fallback' | 'probe' | 'watch' | 'manual';
 
 export interface Metrics {
   registry: Registry;
   /** Logins by session and result (ok, rejected, unavailable, refused, protocol, error). */
   logins: Counter<'session' | 'result'>;
+  /** Renewals: a new cookie from `GET /_session`, without the password. */
+  renewals: Counter<'session'>;
+  /** Validity probes (`GET /_session`) by trigger (unauthorized, periodic) and result (alive, dead, unknown). */
+  probes: Counter<'session' | 'trigger' | 'result'>;
   /** Refresh passes by session and trigger. */
   refreshes: Counter<'session' | 'trigger'>;
-  /** Fallback replays by session and outcome (replayed, stale_generation, unauthorized_again, refresh_failed, backend_error, bad_request). */
+  /**
+   * Fallback replays by session and outcome (replayed, stale_generation, not_session,
+   * unauthorized_again, session_loop, refresh_failed, backend_error, bad_request).
+   */
   replays: Counter<'session' | 'outcome'>;
   /** nginx reloads by result (ok, not_running, failed, unverified). */
   reloads: Counter<'result'>;
@@ -25,14 +32,19 @@ export interface Metrics {
   fallbackLatency: Histogram<'session'>;
 }
 
-/** Creates the metrics; `secondsLeft` is computed at scrape time by `expiresAt`. */
-export function createMetrics(expiresAt: (session: string) => number | undefined, sessions: () => string[]): Metrics {
+/** What the gauges read at scrape time: a session's generation and cookie expiry as last seen on disk. */
+export type SessionView = (session: string) => { generation: number; expiresAt: number | undefined } | undefined;
+
+/** Creates the metrics; `secondsLeft` and `generation` are read at scrape time from `view`. */
+export function createMetrics(view: SessionView, sessions: () => string[]): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'session_refresher_' });
   const p = 'session_refresher_';
   return {
     registry,
     logins: new Counter({ name: `${p}logins_total`, help: 'Logins to the backend by result.', labelNames: ['session', 'result'], registers: [registry] }),
+    renewals: new Counter({ name: `${p}renewals_total`, help: 'New cookies obtained by renewal (GET /_session), without the password.', labelNames: ['session'], registers: [registry] }),
+    probes: new Counter({ name: `${p}probes_total`, help: 'Session validity probes (GET /_session) by trigger and result.', labelNames: ['session', 'trigger', 'result'], registers: [registry] }),
     refreshes: new Counter({ name: `${p}refreshes_total`, help: 'Refresh passes by trigger.', labelNames: ['session', 'trigger'], registers: [registry] }),
     replays: new Counter({ name: `${p}replays_total`, help: 'Requests handled by the 401 fallback, by outcome.', labelNames: ['session', 'outcome'], registers: [registry] }),
     reloads: new Counter({ name: `${p}nginx_reloads_total`, help: 'nginx reloads by result.', labelNames: ['result'], registers: [registry] }),
@@ -44,12 +56,24 @@ export function createMetrics(expiresAt: (session: string) => number | undefined
       collect() {
         this.reset();
         for (const s of sessions()) {
-          const at = expiresAt(s);
+          const at = view(s)?.expiresAt;
           if (at !== undefined) this.set({ session: s }, Math.round((at - Date.now()) / 1000));
         }
       },
     }),
-    generation: new Gauge({ name: `${p}generation`, help: 'Current generation of the include.', labelNames: ['session'], registers: [registry] }),
+    generation: new Gauge({
+      name: `${p}generation`,
+      help: 'Generation of the include on disk, whoever wrote it (the daemon or refresh-now).',
+      labelNames: ['session'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sessions()) {
+          const g = view(s)?.generation;
+          if (g !== undefined) this.set({ session: s }, g);
+        }
+      },
+    }),
     fallbackLatency: new Histogram({
       name: `${p}fallback_duration_seconds`,
       help: 'Time to handle a request sent to the 401 fallback, replay included.',

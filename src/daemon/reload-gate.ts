@@ -1,19 +1,21 @@
 /**
- * Rate-limits nginx reloads in the daemon: at most `perMinute` in any sliding minute. A reload
- * asked for while the window is full waits for room; every caller that arrives while it waits
- * shares it (each HUP makes nginx start a new set of workers; a storm of them piles workers up).
- * A caller arriving after the waiting reload has been sent gets a reload of its own, since its
- * include may have been written after nginx began reading the old one.
+ * Rate-limits nginx reloads in the daemon: at most `perMinute` in any sliding minute. A routine
+ * reload (a scheduled rotation) asked for while the window is full waits for room; every routine
+ * caller that arrives while it waits shares it (each HUP makes nginx start a new set of workers;
+ * a storm of them piles workers up). A caller arriving after the waiting reload has been sent
+ * gets a reload of its own, since its include may have been written after nginx read the old one.
+ *
+ * An urgent reload (the include replaces a cookie the backend refuses) is never deferred: it is
+ * sent at once, and a routine reload waiting for room is answered by it.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Reloader } from '../nginx/reload.js';
 
 const WINDOW_MS = 60_000;
 
-/** Wraps `inner` so it runs at most `perMinute` times per sliding 60 s. */
+/** Wraps `inner` so routine reloads run at most `perMinute` times per sliding 60 s. */
 export function rateLimitedReloader(inner: Reloader, perMinute: number, now: () => number = Date.now): Reloader {
   const recent: number[] = [];
-  let waiting: Promise<void> | undefined;
+  let waiting: { promise: Promise<void>; timer: NodeJS.Timeout; settle: (fired: Promise<void>) => void } | undefined;
   /** Milliseconds until the window has room (0 when it has). */
   const wait = (): number => {
     const t = now();
@@ -24,21 +26,37 @@ export function rateLimitedReloader(inner: Reloader, perMinute: number, now: () 
     recent.push(now());
     return inner.reload();
   };
+  /** Sends the reload for everyone waiting (from here on, later callers need one of their own). */
+  const fireWaiting = (): Promise<void> => {
+    const w = waiting!;
+    waiting = undefined;
+    clearTimeout(w.timer);
+    const fired = fire();
+    w.settle(fired);
+    return fired;
+  };
+  const schedule = (ms: number, settle: (fired: Promise<void>) => void, promise: Promise<void>): void => {
+    const timer = setTimeout(() => {
+      // One reading of the clock decides; the timer may fire a little early.
+      const left = wait();
+      if (left > 0) schedule(left, settle, promise);
+      else void fireWaiting().catch(() => undefined);
+    }, ms);
+    waiting = { promise, timer, settle };
+  };
   return {
-    description: `${inner.description} (at most ${perMinute}/min)`,
-    reload() {
-      if (waiting) return waiting;
+    description: `${inner.description} (routine reloads at most ${perMinute}/min)`,
+    reload(options) {
+      if (options?.urgent) return waiting ? fireWaiting() : fire();
+      if (waiting) return waiting.promise;
       // One reading of the clock decides: a second one could find the window open and clear
       // `waiting` before it was ever set, leaving a settled promise to every later caller.
       const first = wait();
       if (first === 0) return fire();
-      waiting = (async () => {
-        for (let ms = first; ms > 0; ms = wait()) await delay(ms);
-        // From here on the reload is under way: later callers need one of their own.
-        waiting = undefined;
-        await fire();
-      })();
-      return waiting;
+      let settle: (fired: Promise<void>) => void = () => undefined;
+      const promise = new Promise<void>((resolve, reject) => (settle = (fired) => fired.then(resolve, reject)));
+      schedule(first, settle, promise);
+      return promise;
     },
   };
 }

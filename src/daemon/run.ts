@@ -55,7 +55,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   let runners = new Map<string, SessionRunner>();
   let sessions = new Map<string, SessionConfig>();
   const metrics = createMetrics(
-    (name) => runners.get(name)?.expiry,
+    (name) => runners.get(name)?.view,
     () => [...runners.keys()],
   );
 

@@ -1,18 +1,26 @@
 /**
  * Keeps one session fresh inside the daemon: refreshes it at start, then at about half its
- * remaining life (or on a cron schedule), retries failures with backoff while the cookie is
- * still valid, blanks the include when the cookie expires with no successful login, and serves
- * the 401 fallback with one shared refresh (single-flight inside, the cross-process lock outside).
+ * remaining life (or on a cron schedule), renewing before logging in; checks every
+ * `probe_interval` that the backend still knows the cookie; retries failures with backoff while
+ * the cookie is still valid; blanks the include when the cookie expires with no replacement; and
+ * answers the 401 fallback by asking the backend (see verdicts.ts) with one shared refresh
+ * (single-flight inside, the cross-process lock outside). Reloads run behind the pass, so no
+ * reload wait holds the lock or the single-flight.
  */
 import { CronJob } from 'cron';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Config, SessionConfig } from '../config/schema.js';
-import { RefresherError } from '../errors.js';
+import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { snapshot } from '../refresh/fresh.js';
+import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
+import { blankExpiredSession, reinstallInclude } from '../refresh/repair.js';
+import { withSessionLock } from '../lock.js';
 import { parseIncludeCookie } from '../render/include.js';
-import { snapshot, type WorkOptions } from '../refresh/fresh.js';
-import { blankExpiredSession, refreshSession, reinstallInclude, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
+import { readState, writeState } from '../state/store.js';
 import { loginResult, type Metrics, type Trigger } from './metrics.js';
 import { nextRefreshDelay, retryDelay, type Random } from './timing.js';
+import { Verdicts, type Subject } from './verdicts.js';
 
 /** The session as nginx should be using it now. */
 export interface CurrentSession {
@@ -23,13 +31,20 @@ export interface CurrentSession {
   expiresAt: number | undefined;
   /** A cookie is present, not expired, and the include on disk is the one last written. */
   valid: boolean;
+  /** Epoch ms the cookie was obtained, and of the last login (the loop floor counts from it). */
+  obtainedAt: number | undefined;
+  lastLoginAt: number | undefined;
 }
 
 export type RefreshResult = { ok: true; outcome: RefreshOutcome } | { ok: false; error: RefresherError };
 
-/** What the fallback gets: a cookie to replay with, or why there is none and when to retry. */
+/**
+ * What the fallback gets: a cookie to replay with and why (`stale`: nginx sent an older
+ * generation; `authorization`: the backend confirmed the session, so its 401 was about the
+ * request; `refreshed`: a new cookie), or why there is none and when to retry.
+ */
 export type ReplayCookie =
-  | { ok: true; cookie: string; generation: number; refreshed: boolean }
+  | { ok: true; cookie: string; generation: number; verdict: 'stale' | 'authorization' | 'refreshed' }
   | { ok: false; retryAfter: number; code: string; reason: string };
 
 export interface RunnerContext {
@@ -46,6 +61,9 @@ export interface RunnerContext {
 /** setTimeout fires at once beyond 2^31-1 ms; longer waits are re-evaluated when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** The longest a rejected request is held for the login floor; past it, 503 with Retry-After. */
+const MAX_HOLD_MS = 5000;
+
 const LOGIN_ERRORS = new Set(['ERR_CREDENTIALS_REJECTED', 'ERR_BACKEND_UNAVAILABLE', 'ERR_COOKIE_REFUSED', 'ERR_PROTOCOL', 'ERR_CONFIG']);
 
 export class SessionRunner {
@@ -53,46 +71,65 @@ export class SessionRunner {
   private inflight: Promise<RefreshResult> | undefined;
   /** Resolves with the new cookie as soon as the in-flight refresh has it (undefined if none comes). */
   private inflightCookie: Promise<{ cookie: string; generation: number } | undefined> | undefined;
+  private readonly behind = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private cron: CronJob | undefined;
   private failures = 0;
   private nextAttemptAt = 0;
   private lastError: RefresherError | undefined;
+  private loopReported = -1;
   private lastGoodInclude: Buffer | undefined;
-  private expiresAt: number | undefined;
+  private seen: { generation: number; expiresAt: number | undefined } = { generation: 0, expiresAt: undefined };
   private stopped = false;
+  private readonly verdicts: Verdicts;
 
   constructor(private readonly ctx: RunnerContext) {
     this.name = ctx.session.name;
+    this.verdicts = new Verdicts({ probe: (cookie) => ctx.deps.probe(ctx.session, cookie), reuseMs: this.floorMs });
+  }
+
+  /** At most one login per this many ms when cookies keep failing (`daemon.min_refresh_interval`). */
+  private get floorMs(): number {
+    return this.ctx.config.daemon.min_refresh_interval * 1000;
   }
 
   /** Refreshes if needed, then keeps refreshing on schedule until `stop()`. */
   async start(): Promise<RefreshResult> {
-    const { session } = this.ctx;
+    const { session, config } = this.ctx;
     if (session.schedule) {
       this.cron = CronJob.from({ cronTime: session.schedule, onTick: () => void this.scheduledRefresh(), start: true });
     }
-    return this.refresh('start', {});
+    if (config.daemon.probe_interval > 0) this.probeTimer = setInterval(() => void this.checkValidity(), config.daemon.probe_interval * 1000);
+    return this.refresh('start', { renew: true });
   }
 
-  /** Stops timers and waits for a refresh in flight (which releases the lock). */
+  /** Stops timers and waits for a refresh and reloads in flight (which release the lock). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
+    clearInterval(this.probeTimer);
     await this.cron?.stop();
     await this.inflight;
+    await Promise.all(this.behind);
   }
 
-  /** The last refresh error, while the session has not recovered from it. */
+  /** The last refresh error while the session has not recovered from it, or the loop guard's. */
   get error(): RefresherError | undefined {
-    return this.lastError;
+    const loop = this.verdicts.loop();
+    return this.lastError ?? (loop ? new SessionLoopError(loop.message) : undefined);
   }
 
-  /** Epoch ms of the current cookie's expiry, as last seen. */
-  get expiry(): number | undefined {
-    return this.expiresAt;
+  /** The loop guard is raised: the backend refuses cookies it has just issued. */
+  get looping(): boolean {
+    return this.verdicts.loop() !== undefined;
+  }
+
+  /** Epoch ms of the current cookie's expiry, and the generation, as last read from disk. */
+  get view(): { generation: number; expiresAt: number | undefined } {
+    return this.seen;
   }
 
   /** Reads the include and state as they are on disk now. */
@@ -105,13 +142,14 @@ export class SessionRunner {
     const expiresAt = state?.expires ? Date.parse(state.expires) : undefined;
     const intact = snap.includeSha256 !== undefined && snap.includeSha256 === state?.include_sha256;
     if (intact) this.lastGoodInclude = snap.include;
-    this.expiresAt = expiresAt;
+    this.seen = { generation: state?.generation ?? 0, expiresAt };
     const valid = intact && cookie !== undefined && expiresAt !== undefined && expiresAt > Date.now();
-    return { generation: state?.generation ?? 0, cookie, expiresAt, valid };
+    const time = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso));
+    return { generation: state?.generation ?? 0, cookie, expiresAt, valid, obtainedAt: time(state?.obtained_at ?? state?.last_login), lastLoginAt: time(state?.last_login) };
   }
 
   /** One refresh pass shared by every concurrent caller. */
-  refresh(trigger: Trigger, options: WorkOptions): Promise<RefreshResult> {
+  refresh(trigger: Trigger, options: RefreshOptions): Promise<RefreshResult> {
     if (!this.inflight) {
       let early: (value: { cookie: string; generation: number } | undefined) => void = () => undefined;
       this.inflightCookie = new Promise((resolve) => (early = resolve));
@@ -127,22 +165,74 @@ export class SessionRunner {
 
   /** For the fallback: the cookie to replay a request that failed with `failedGeneration`. */
   async cookieForReplay(failedGeneration: number | undefined): Promise<ReplayCookie> {
-    let current = await this.current();
+    const current = await this.current();
     if (current.valid && current.cookie && failedGeneration !== undefined && current.generation > failedGeneration) {
-      return { ok: true, cookie: current.cookie, generation: current.generation, refreshed: false };
+      return { ok: true, cookie: current.cookie, generation: current.generation, verdict: 'stale' };
     }
     const wait = this.nextAttemptAt - Date.now();
     if (wait > 0 && this.lastError) return { ok: false, retryAfter: Math.ceil(wait / 1000), code: this.lastError.code, reason: this.lastError.message };
-    const refreshing = this.refresh('fallback', { ifGenerationAtMost: failedGeneration ?? current.generation, minInterval: this.ctx.config.daemon.min_refresh_interval });
-    // Replay as soon as the login has produced a cookie; writing, nginx -t and the reload go on
-    // behind it (a cookie that nginx later refuses to load is still valid at the backend).
+    if (current.valid && current.cookie && !this.verdicts.loop()) {
+      const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie));
+      if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'unauthorized', result: verdict.state });
+      if (verdict.state === 'alive') return { ok: true, cookie: current.cookie, generation: current.generation, verdict: 'authorization' };
+      if (!verdict.shared) this.ctx.log.warn({ generation: current.generation, verdict: verdict.state, reason: verdict.reason }, 'a 401 on the current cookie: replacing it');
+    }
+    return this.replace(current, failedGeneration ?? current.generation);
+  }
+
+  /**
+   * A new cookie for a session whose cookie failed: logs in at once, or after the floor when the
+   * last login was less than `min_refresh_interval` ago; answers 503 instead of waiting when the
+   * loop guard is raised. Replays as soon as the login has produced a cookie: writing, nginx -t
+   * and the reload go on behind it (a cookie nginx later refuses is still valid at the backend).
+   */
+  private async replace(current: CurrentSession, failedGeneration: number): Promise<ReplayCookie> {
+    const floorLeft = (current.lastLoginAt ?? 0) + this.floorMs - Date.now();
+    if (floorLeft > 0 && !this.inflight) {
+      const loop = this.verdicts.loop();
+      if (loop) this.reportLoop(current.generation, loop.message);
+      if (loop || floorLeft > MAX_HOLD_MS) {
+        const reason = loop?.message ?? `the last login was less than daemon.min_refresh_interval (${this.ctx.config.daemon.min_refresh_interval}s) ago`;
+        return { ok: false, retryAfter: Math.max(1, Math.ceil(floorLeft / 1000)), code: loop ? 'ERR_SESSION_LOOP' : 'ERR_LOGIN_FLOOR', reason };
+      }
+      await delay(floorLeft);
+    }
+    const refreshing = this.refresh('fallback', { ifGenerationAtMost: failedGeneration, urgent: true });
     const early = await Promise.race([this.inflightCookie, refreshing.then(() => undefined)]);
-    if (early) return { ok: true, cookie: early.cookie, generation: early.generation, refreshed: true };
+    if (early) return { ok: true, cookie: early.cookie, generation: early.generation, verdict: 'refreshed' };
     const result = await refreshing;
     if (!result.ok) return { ok: false, retryAfter: Math.max(1, Math.ceil((this.nextAttemptAt - Date.now()) / 1000)), code: result.error.code, reason: result.error.message };
-    current = await this.current();
-    if (!current.cookie) return { ok: false, retryAfter: 1, code: 'ERR_NO_SESSION', reason: 'no session cookie is available' };
-    return { ok: true, cookie: current.cookie, generation: current.generation, refreshed: result.outcome.action === 'login' };
+    const now = await this.current();
+    if (!now.cookie) return { ok: false, retryAfter: 1, code: 'ERR_NO_SESSION', reason: 'no session cookie is available' };
+    return { ok: true, cookie: now.cookie, generation: now.generation, verdict: 'refreshed' };
+  }
+
+  /** The loop guard's line, once per refused generation, in the log and the state file (`status`). */
+  private reportLoop(generation: number, message: string): void {
+    if (this.loopReported === generation) return;
+    this.loopReported = generation;
+    this.ctx.log.error({ code: 'ERR_SESSION_LOOP', generation }, `${message} Logins are held to one per ${this.ctx.config.daemon.min_refresh_interval}s; clients get 503 with Retry-After meanwhile`);
+    const { config, session, deps } = this.ctx;
+    const alert = { code: 'ERR_SESSION_LOOP', message, at: deps.now().toISOString() };
+    const job = withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
+      const state = await readState(config.state_dir, session.name);
+      if (state) await writeState(config.state_dir, session.name, { ...state, alert });
+    }).catch(() => undefined);
+    this.track(job);
+  }
+
+  /** The periodic validity probe: a dead session is replaced before a client meets it. */
+  private async checkValidity(): Promise<void> {
+    if (this.stopped || this.inflight) return;
+    const current = await this.current();
+    if (!current.valid || !current.cookie) return;
+    const verdict = await this.verdicts.check(subject(current, current.cookie));
+    if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'periodic', result: verdict.state });
+    if (verdict.state !== 'dead' || this.stopped) return;
+    this.ctx.log.warn({ generation: current.generation, reason: verdict.reason }, 'periodic probe: the backend no longer knows the session; replacing it');
+    const floorLeft = (current.lastLoginAt ?? 0) + this.floorMs - Date.now();
+    if (floorLeft > 0) await delay(floorLeft);
+    if (!this.stopped) await this.refresh('probe', { ifGenerationAtMost: current.generation, urgent: true });
   }
 
   /** Called when the password file changed: log in with the new password now. */
@@ -162,21 +252,18 @@ export class SessionRunner {
 
   private async scheduledRefresh(): Promise<void> {
     const current = await this.current();
-    await this.refresh('schedule', { ifGenerationAtMost: current.generation });
+    await this.refresh('schedule', { ifGenerationAtMost: current.generation, renew: true });
   }
 
   private async run(trigger: Trigger, options: RefreshOptions): Promise<RefreshResult> {
-    const { config, session, deps, metrics, log } = this.ctx;
+    const { config, session, deps, metrics } = this.ctx;
     metrics.refreshes.inc({ session: this.name, trigger });
     let result: RefreshResult;
     try {
-      const outcome = await refreshSession(config, session, deps, options);
+      const outcome = await refreshSession(config, session, deps, { ...options, deferReload: true });
       if (outcome.action === 'login') metrics.logins.inc({ session: this.name, result: 'ok' });
-      if (outcome.reloaded) {
-        metrics.reloads.inc({ result: 'ok' });
-        if (this.ctx.verify && !(await this.ctx.verify(outcome.generation))) metrics.reloads.inc({ result: 'unverified' });
-      } else if (outcome.warning) metrics.reloads.inc({ result: 'not_running' });
-      metrics.generation.set({ session: this.name }, outcome.generation);
+      if (outcome.action === 'renewal') metrics.renewals.inc({ session: this.name });
+      if (outcome.reloadOwed) this.reloadBehind(outcome.generation, options.urgent === true);
       this.failures = 0;
       this.nextAttemptAt = 0;
       this.lastError = undefined;
@@ -184,16 +271,47 @@ export class SessionRunner {
     } catch (error) {
       if (!(error instanceof RefresherError)) throw error;
       if (LOGIN_ERRORS.has(error.code)) metrics.logins.inc({ session: this.name, result: loginResult(error.code) });
-      if (error.code === 'ERR_RELOAD_FAILED') metrics.reloads.inc({ result: 'failed' });
-      this.failures++;
-      this.lastError = error;
-      const delay = retryDelay(this.failures, config.daemon.retry_min * 1000, config.daemon.retry_max * 1000, this.ctx.random);
-      this.nextAttemptAt = Date.now() + delay;
-      log.error({ trigger, code: error.code, attempt: this.failures, retry_in_ms: delay }, error.message);
+      this.fail(error, trigger);
       result = { ok: false, error };
     }
     if (!this.stopped) await this.reschedule(result);
     return result;
+  }
+
+  private fail(error: RefresherError, trigger: Trigger | 'reload'): void {
+    const { config, log } = this.ctx;
+    this.failures++;
+    this.lastError = error;
+    const delayMs = retryDelay(this.failures, config.daemon.retry_min * 1000, config.daemon.retry_max * 1000, this.ctx.random);
+    this.nextAttemptAt = Date.now() + delayMs;
+    log.error({ trigger, code: error.code, attempt: this.failures, retry_in_ms: delayMs }, error.message);
+  }
+
+  /** Reloads nginx for `generation` behind the pass; a failure is retried like a failed refresh. */
+  private reloadBehind(generation: number, urgent: boolean): void {
+    const { config, session, deps, metrics } = this.ctx;
+    const job = (async () => {
+      try {
+        const outcome = await reloadOwed(config, session, deps, generation, urgent);
+        metrics.reloads.inc({ result: outcome.reloaded ? 'ok' : 'not_running' });
+        if (outcome.reloaded && this.ctx.verify && !(await this.ctx.verify(generation))) metrics.reloads.inc({ result: 'unverified' });
+      } catch (error) {
+        if (!(error instanceof RefresherError)) throw error;
+        metrics.reloads.inc({ result: 'failed' });
+        this.fail(error, 'reload');
+        if (!this.stopped) await this.reschedule({ ok: false, error });
+      }
+    })();
+    this.track(job);
+  }
+
+  private track(job: Promise<unknown>): void {
+    const tracked = job.then(
+      () => undefined,
+      (error: unknown) => this.ctx.log.error({ err: error }, 'unexpected error behind a refresh'),
+    );
+    this.behind.add(tracked);
+    void tracked.finally(() => this.behind.delete(tracked));
   }
 
   /** Sets the next refresh (and the expiry watch) from what is on disk now. */
@@ -203,12 +321,12 @@ export class SessionRunner {
     const current = await this.current();
     const now = Date.now();
     const { session } = this.ctx;
-    let delay: number | undefined;
-    if (!result.ok) delay = Math.max(0, this.nextAttemptAt - now);
-    else if (!(session.schedule && session.schedule_only) && current.expiresAt !== undefined) delay = nextRefreshDelay(current.expiresAt, now, this.ctx.random);
-    if (delay !== undefined) this.timer = setTimeout(() => void this.scheduledRefresh(), Math.min(delay, MAX_TIMER_MS));
+    let next: number | undefined;
+    if (!result.ok) next = Math.max(0, this.nextAttemptAt - now);
+    else if (!(session.schedule && session.schedule_only) && current.expiresAt !== undefined) next = nextRefreshDelay(current.expiresAt, now, this.ctx.random);
+    if (next !== undefined) this.timer = setTimeout(() => void this.scheduledRefresh(), Math.min(next, MAX_TIMER_MS));
     if (current.expiresAt !== undefined && current.cookie) {
-      // An expired cookie is never served: blank the include when it runs out with no new login.
+      // An expired cookie is never served: blank the include when it runs out with no new cookie.
       this.expiryTimer = setTimeout(() => void this.expire(), Math.min(Math.max(0, current.expiresAt - now), MAX_TIMER_MS));
     }
   }
@@ -225,4 +343,8 @@ export class SessionRunner {
     }
     await this.current();
   }
+}
+
+function subject(current: CurrentSession, cookie: string): Subject {
+  return { generation: current.generation, cookie, obtainedAt: current.obtainedAt };
 }

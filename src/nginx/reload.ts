@@ -11,7 +11,11 @@ import { keyLine, runCommand } from './run.js';
 export interface Reloader {
   /** For messages: "SIGHUP to the master in /run/nginx.pid" or "command: systemctl reload nginx". */
   readonly description: string;
-  reload(): Promise<void>;
+  /**
+   * `urgent`: the include replaces a cookie the backend refuses, so a rate-limited reloader must
+   * not defer it (plain reloaders reload at once anyway).
+   */
+  reload(options?: { urgent?: boolean }): Promise<void>;
 }
 
 /** Sends SIGHUP to the nginx master whose pid is in `pidFile`, after verifying it is one. */

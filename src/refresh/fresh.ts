@@ -33,11 +33,10 @@ export interface WorkOptions {
   force?: boolean | undefined;
   /**
    * Log in unless the current generation is already newer than this (another run replaced the
-   * cookie that failed) or was logged in less than `minInterval` seconds ago. Used by the daemon
-   * for scheduled and 401-triggered refreshes, so two processes never replace one cookie twice.
+   * cookie that failed). Used by the daemon for scheduled and 401-triggered refreshes, so two
+   * processes never replace one cookie twice.
    */
   ifGenerationAtMost?: number | undefined;
-  minInterval?: number | undefined;
 }
 
 /** Why this session needs work (a login, or a reload still owed), or undefined when it needs none. */
@@ -50,7 +49,5 @@ export function pendingWork(snap: SessionSnapshot, now: Date, options: WorkOptio
   if (reason === 'no-session' || reason === 'include-changed' || reason === 'expired') return reason;
   const state = snap.state!;
   if (state.generation > options.ifGenerationAtMost) return owedReload;
-  const age = state.last_login ? (now.getTime() - Date.parse(state.last_login)) / 1000 : Infinity;
-  if (options.minInterval !== undefined && age < options.minInterval) return owedReload;
   return 'requested';
 }

@@ -1,38 +1,32 @@
 /**
- * One refresh pass for one session: lock -> (fresh? done) -> login -> render -> write -> nginx -t
- * (restore the previous include on failure) -> state -> reload.
+ * One refresh pass for one session: lock -> (fresh? done) -> renew or log in -> render -> write
+ * -> nginx -t (restore the previous include on failure) -> state -> unlock -> reload.
  *
  * Whatever fails, the include on disk is either untouched or restored byte for byte, and the
- * failure is recorded in the state file. The I/O steps are passed in (`RefreshDeps`) so the
- * daemon can share them and tests can observe them.
+ * failure is recorded in the state file. The reload happens after the lock is released, so a
+ * reload that waits never holds up another pass. The I/O steps are passed in (`RefreshDeps`)
+ * so the daemon can share them and tests can observe them.
  */
 import type { Config, SessionConfig } from '../config/schema.js';
-import { NginxNotRunningError, NginxTestError, RefresherError } from '../errors.js';
+import { RefresherError } from '../errors.js';
 import { withSessionLock } from '../lock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { testNginxConfig } from '../nginx/test-config.js';
-import { createReloader, type Reloader } from '../nginx/reload.js';
-import { resolveGroup } from '../render/group.js';
-import { parseIncludeGeneration, renderEmptyInclude, renderInclude } from '../render/include.js';
-import { removeIfExists, writeAtomic } from '../render/write.js';
-import { pickSessionCookie } from '../session/cookie.js';
-import { computeExpiry } from '../session/expiry.js';
-import { login, type LoginResponse } from '../session/login.js';
+import { createReloader } from '../nginx/reload.js';
+import { parseIncludeCookie, parseIncludeGeneration, renderInclude } from '../render/include.js';
+import { login } from '../session/login.js';
 import { readPassword } from '../session/password.js';
+import { probeSession } from '../session/probe.js';
 import { ensureStateDir, readState, writeState, type SessionState } from '../state/store.js';
 import { pendingWork, sha256, snapshot, type SessionSnapshot, type WorkOptions } from './fresh.js';
+import { install, reloadFor, type InstallDeps, type ReloadDeps } from './install.js';
+import { obtain, type ObtainDeps } from './obtain.js';
 
-/** Mode of the include: readable by its group (nginx), by nobody else. */
-export const INCLUDE_MODE = 0o640;
+export { INCLUDE_MODE } from './install.js';
 
 /** The swappable I/O of a pass. */
-export interface RefreshDeps {
-  login: (session: SessionConfig, password: string) => Promise<LoginResponse>;
-  readPassword: (session: SessionConfig) => Promise<string>;
-  testConfig: () => Promise<void>;
-  reloader: Reloader;
+export interface RefreshDeps extends ObtainDeps, InstallDeps, ReloadDeps {
   now: () => Date;
-  log: Logger;
 }
 
 /** The default I/O for a configuration. */
@@ -40,6 +34,7 @@ export function defaultDeps(config: Config, log: Logger = silentLogger): Refresh
   return {
     login,
     readPassword: (s) => readPassword(s),
+    probe: (s, cookie) => probeSession(s, cookie),
     testConfig: config.nginx.test ? () => testNginxConfig(config.nginx) : async () => undefined,
     reloader: createReloader(config.nginx),
     now: () => new Date(),
@@ -50,35 +45,45 @@ export function defaultDeps(config: Config, log: Logger = silentLogger): Refresh
 /** See WorkOptions: force, or log in unless another run already replaced generation N. */
 export interface RefreshOptions extends WorkOptions {
   /**
-   * Told the new `Name=value` cookie as soon as the login returned it and it passed the
-   * whitelist, before the include is written, tested and nginx reloaded: the 401 fallback
-   * replays with it at once instead of waiting for nginx.
+   * Told the new `Name=value` cookie as soon as it passed the whitelist, before the include is
+   * written, tested and nginx reloaded: the 401 fallback replays with it at once.
    */
   onCookie?: ((cookie: string, generation: number) => void) | undefined;
+  /** Try renewing the current cookie (`GET /_session`) before logging in with the password. */
+  renew?: boolean | undefined;
+  /** Return once the include is written and tested; the caller reloads with `reloadFor` (the daemon). */
+  deferReload?: boolean | undefined;
+  /** The cookie being replaced was refused by the backend: a rate-limited reload must not wait. */
+  urgent?: boolean | undefined;
 }
 
 /** What a pass did. `exitCode` is 0, or 3 when nginx was not running to be reloaded. */
 export interface RefreshOutcome {
   session: string;
-  /** noop: fresh, nothing done; login: logged in; reload: only a reload still owed; blank: expired cookie removed. */
-  action: 'noop' | 'login' | 'reload' | 'blank';
+  /**
+   * noop: nothing done (fresh, or the backend confirmed the cookie unchanged); login / renewal: a
+   * new cookie from a login or a renewal; reload: only a reload still owed; blank: expired cookie removed.
+   */
+  action: 'noop' | 'login' | 'renewal' | 'reload' | 'blank';
   reason?: string | undefined;
   generation: number;
   issued?: string | undefined;
   expires?: string | undefined;
   /** The include was rewritten. */
   wrote: boolean;
+  /** A reload of `generation` is still owed: only with `deferReload`, for the caller to do. */
+  reloadOwed: boolean;
   /** nginx was asked to reload and accepted. */
   reloaded: boolean;
   warning?: string | undefined;
   exitCode: 0 | 3;
 }
 
-/** Runs one pass for `session` under its cross-process lock. Throws a RefresherError on failure. */
+/** Runs one pass for `session` under its cross-process lock, then reloads. Throws a RefresherError on failure. */
 export async function refreshSession(config: Config, session: SessionConfig, deps: RefreshDeps, options: RefreshOptions = {}): Promise<RefreshOutcome> {
   await ensureStateDir(config.state_dir);
   const log = deps.log.child({ session: session.name });
-  return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
+  const outcome = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
     try {
       return await pass(config, session, deps, snap, options, log);
@@ -87,28 +92,45 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
       throw error;
     }
   });
+  if (!outcome.reloadOwed || options.deferReload) return outcome;
+  return { ...outcome, ...(await reloadOwed(config, session, deps, outcome.generation, options.urgent)), reloadOwed: false };
+}
+
+/** `reloadFor`, recording a failure in the state file (under the lock) before it is thrown. */
+export async function reloadOwed(config: Config, session: SessionConfig, deps: RefreshDeps, generation: number, urgent = false): ReturnType<typeof reloadFor> {
+  try {
+    return await reloadFor(config, session, deps, generation, urgent);
+  } catch (error) {
+    if (error instanceof RefresherError) {
+      await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, () => recordFailure(config, session, error, deps.now())).catch(() => undefined);
+    }
+    throw error;
+  }
 }
 
 async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, snap: SessionSnapshot, options: RefreshOptions, log: Logger): Promise<RefreshOutcome> {
   const work = pendingWork(snap, deps.now(), options);
-  const base = { session: session.name, generation: snap.state?.generation ?? 0, issued: snap.state?.issued, expires: snap.state?.expires };
+  const base = { session: session.name, generation: snap.state?.generation ?? 0, issued: snap.state?.issued, expires: snap.state?.expires, wrote: false, reloaded: false, exitCode: 0 as const };
   if (work === undefined) {
     log.debug('cookie is fresh; nothing to do');
-    return { ...base, action: 'noop', wrote: false, reloaded: false, exitCode: 0 };
+    return { ...base, action: 'noop', reloadOwed: false };
   }
   if (work === 'reload-pending') {
     log.info('retrying a reload still owed from an earlier run');
-    const state: SessionState = { ...snap.state!, last: { result: 'ok', at: deps.now().toISOString() } };
-    return { ...base, action: 'reload', reason: work, wrote: false, ...(await reloadAndRecord(config, session, deps, state)) };
+    return { ...base, action: 'reload', reason: work, reloadOwed: true };
   }
 
-  log.info({ reason: work }, 'logging in');
-  const password = await deps.readPassword(session);
-  const response = await deps.login(session, password);
-  const cookie = pickSessionCookie(response.setCookie, session.cookie_name);
-  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: response.receivedAt, serverDate: response.serverDate });
-
   const previousText = snap.include?.toString('utf8');
+  // Only a cookie we wrote and that is not known to be dead is worth renewing.
+  const renewable = options.renew && (work === 'half-life' || work === 'requested') && previousText !== undefined ? parseIncludeCookie(previousText, session.variable) : undefined;
+  log.info({ reason: work }, renewable ? 'renewing the session' : 'logging in');
+  const obtained = await obtain(session, renewable, deps, log);
+  if (!obtained) {
+    log.info('the backend confirmed the session and re-issued the same cookie; nothing to write');
+    return { ...base, action: 'noop', reason: 'confirmed', reloadOwed: false };
+  }
+  const { cookie, expiry } = obtained;
+
   const includeGeneration = previousText === undefined ? undefined : parseIncludeGeneration(previousText, session.variable);
   const render = (generation: number) =>
     renderInclude({ session: session.name, variable: session.variable, cookieName: session.cookie_name, value: cookie.value, generation, issued: expiry.issued, expires: expiry.expires });
@@ -120,113 +142,29 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
 
   if (!unchanged) {
     await install(session, text, snap.include, deps);
-    log.info({ generation, expires: expiry.expires.toISOString(), expiry_source: expiry.source }, 'include written and accepted by nginx -t');
+    log.info({ generation, expires: expiry.expires.toISOString(), expiry_source: expiry.source, obtained_by: obtained.by }, 'include written and accepted by nginx -t');
   }
 
   const now = deps.now().toISOString();
   const state: SessionState = {
+    ...snap.state,
     generation,
     issued: expiry.issued.toISOString(),
     expires: expiry.expires.toISOString(),
     expiry_source: expiry.source,
     include_sha256: sha256(text),
     reload_pending: !unchanged || snap.state?.reload_pending === true,
-    last_login: now,
+    obtained_by: obtained.by,
+    obtained_at: now,
+    ...(obtained.by === 'login' ? { last_login: now } : { last_renewal: now }),
     last: { result: 'ok', at: now },
   };
-  const reload = await reloadAndRecord(config, session, deps, state);
-  return { session: session.name, action: 'login', reason: work, generation, issued: state.issued, expires: state.expires, wrote: !unchanged, ...reload };
+  await writeState(config.state_dir, session.name, state);
+  return { ...base, action: obtained.by, reason: work, generation, issued: state.issued, expires: state.expires, wrote: !unchanged, reloadOwed: state.reload_pending === true };
 }
 
-/** Reloads when one is owed, then writes the state saying whether it still is. */
-async function reloadAndRecord(config: Config, session: SessionConfig, deps: RefreshDeps, state: SessionState): Promise<Pick<RefreshOutcome, 'reloaded' | 'warning' | 'exitCode'>> {
-  if (!state.reload_pending) {
-    await writeState(config.state_dir, session.name, state);
-    return { reloaded: false, exitCode: 0 };
-  }
-  try {
-    await deps.reloader.reload();
-  } catch (error) {
-    if (error instanceof NginxNotRunningError) {
-      // nginx reads the include when it starts, so no reload is owed.
-      await writeState(config.state_dir, session.name, { ...state, reload_pending: false });
-      return { reloaded: false, warning: `${error.message}; the include is written and nginx will read it when it starts`, exitCode: 3 };
-    }
-    await writeState(config.state_dir, session.name, state);
-    throw error;
-  }
-  await writeState(config.state_dir, session.name, { ...state, reload_pending: false });
-  deps.log.child({ session: session.name }).info({ generation: state.generation, via: deps.reloader.description }, 'nginx reloaded');
-  return { reloaded: true, exitCode: 0 };
-}
-
-/**
- * Writes `text` as the include and has nginx test it; when nginx refuses, puts `previous` back
- * byte for byte (or removes the new file when there was none) and throws NginxTestError.
- */
-async function install(session: SessionConfig, text: string, previous: Buffer | undefined, deps: RefreshDeps): Promise<void> {
-  const gid = await resolveGroup(session.group);
-  await writeAtomic(session.include, text, { mode: INCLUDE_MODE, gid });
-  try {
-    await deps.testConfig();
-  } catch (error) {
-    await restore(session.include, previous, gid);
-    if (error instanceof NginxTestError) {
-      throw new NginxTestError(`${error.message}; the previous include ${session.include} was ${previous ? 'restored' : 'removed (there was none)'} and nginx was not reloaded`, { cause: error });
-    }
-    throw error;
-  }
-}
-
-/**
- * Called by the daemon when the cookie has expired and no login succeeded: an expired cookie is
- * never served, so the include falls back to an empty value (a new generation) and nginx is
- * reloaded. Does nothing when a valid cookie appeared meanwhile or the include is already empty.
- */
-export async function blankExpiredSession(config: Config, session: SessionConfig, deps: RefreshDeps): Promise<RefreshOutcome> {
-  await ensureStateDir(config.state_dir);
-  return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
-    const snap = await snapshot(config.state_dir, session);
-    const state = snap.state ?? { generation: 0 };
-    const generation = Math.max(state.generation, parseIncludeGeneration(snap.include?.toString('utf8') ?? '', session.variable) ?? 0);
-    const base = { session: session.name, generation, issued: state.issued, expires: state.expires, wrote: false };
-    const intact = snap.includeSha256 !== undefined && snap.includeSha256 === state.include_sha256;
-    const valid = state.expires !== undefined && Date.parse(state.expires) > deps.now().getTime();
-    if (intact && (valid || state.expires === undefined)) return { ...base, action: 'noop', reloaded: false, exitCode: 0 };
-    const text = renderEmptyInclude(session.name, session.variable, generation + 1);
-    await install(session, text, snap.include, deps);
-    deps.log.child({ session: session.name }).warn({ generation: generation + 1 }, 'cookie expired with no successful login: include set to an empty value');
-    const next: SessionState = { ...state, generation: generation + 1, issued: undefined, expires: undefined, expiry_source: undefined, include_sha256: sha256(text), reload_pending: true };
-    const reload = await reloadAndRecord(config, session, deps, next);
-    return { session: session.name, action: 'blank', reason: 'expired', generation: generation + 1, wrote: true, ...reload };
-  });
-}
-
-/**
- * Puts `text` (an include this process saw match the state file) back after someone edited or
- * deleted it, without a new login. Returns false, doing nothing, when the state has moved on to
- * another include meanwhile (the caller should refresh instead).
- */
-export async function reinstallInclude(config: Config, session: SessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
-  return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
-    const snap = await snapshot(config.state_dir, session);
-    const wanted = sha256(text);
-    if (snap.state?.include_sha256 !== wanted) return false;
-    if (snap.includeSha256 === wanted) return true;
-    await install(session, text.toString('utf8'), snap.include, deps);
-    deps.log.child({ session: session.name }).warn({ generation: snap.state.generation }, 'include was changed or removed by hand: restored');
-    await reloadAndRecord(config, session, deps, { ...snap.state, reload_pending: true });
-    return true;
-  });
-}
-
-/** Puts the previous include back byte for byte, or removes a first include that had no predecessor. */
-async function restore(path: string, previous: Buffer | undefined, gid: number | undefined): Promise<void> {
-  if (previous === undefined) await removeIfExists(path);
-  else await writeAtomic(path, previous, { mode: INCLUDE_MODE, gid });
-}
-
-async function recordFailure(config: Config, session: SessionConfig, error: RefresherError, now: Date): Promise<void> {
+/** Records a failure in the state file; the caller holds the lock. */
+export async function recordFailure(config: Config, session: SessionConfig, error: RefresherError, now: Date): Promise<void> {
   // Re-read: the pass may have recorded progress (a new cookie, a reload owed) before failing.
   const state = await readState(config.state_dir, session.name).catch(() => undefined);
   const next: SessionState = { ...(state ?? { generation: 0 }), last: { result: 'error', at: now.toISOString(), code: error.code, message: error.message } };

@@ -32,7 +32,17 @@ export interface SessionState {
   reload_pending?: boolean | undefined;
   /** ISO time of the last successful login. */
   last_login?: string | undefined;
+  /** ISO time of the last renewal (a new cookie from `GET /_session`, no password). */
+  last_renewal?: string | undefined;
+  /** How the current cookie was obtained, and when (ISO, milliseconds). */
+  obtained_by?: 'login' | 'renewal' | undefined;
+  obtained_at?: string | undefined;
   last?: LastResult | undefined;
+  /**
+   * A condition the daemon saw that a later successful pass does not undo, such as the backend
+   * refusing cookies it has just issued (`ERR_SESSION_LOOP`). `status` shows it while recent.
+   */
+  alert?: { code: string; message: string; at: string } | undefined;
 }
 
 /** Path of a session's state file. */

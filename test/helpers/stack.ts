@@ -33,6 +33,12 @@ export interface Stack {
 export interface StackOptions {
   /** Route nginx's 401s to the daemon's fallback endpoint (and configure daemon ports). */
   fallback?: boolean;
+  /** Use this backend (left running by `stop()`) instead of starting one. */
+  couch?: Couch;
+  /** The URL nginx and the session use instead of the backend's own (e.g. a balancer in front of it). */
+  url?: string;
+  /** Where nginx proxies, when not `url` (an instrument such as the header echo). */
+  upstream?: string;
 }
 
 /** Starts pouchdb-server and nginx and writes a config whose one session is named "couch". */
@@ -48,24 +54,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await mkdir(join(dir, 'include'));
   await mkdir(join(dir, 'nginx'));
   await writeFile(include, placeholderInclude(), { mode: 0o640 });
-  const couch = await startCouch();
+  const couch = options.couch ?? (await startCouch());
+  const url = options.url ?? couch.url;
   const fallbackListen = options.fallback ? `127.0.0.1:${await freePort()}` : undefined;
   const adminListen = `127.0.0.1:${await freePort()}`;
   let nginx: Nginx;
   try {
-    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: couch.url, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
+    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: options.upstream ?? url, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
   } catch (error) {
-    await couch.stop();
+    if (!options.couch) await couch.stop();
     throw error;
   }
   await writeFile(passwordFile, `${couch.admin.password}\n`, { mode: 0o600 });
-  const session: Record<string, unknown> = { name: 'couch', url: couch.url, username: couch.admin.name, password_file: passwordFile, include, timeout: 5, retries: 1 };
+  const session: Record<string, unknown> = { name: 'couch', url, username: couch.admin.name, password_file: passwordFile, include, timeout: 5, retries: 1 };
   const config: Record<string, unknown> = {
     state_dir: stateDir,
     lock_timeout: 20,
     nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
-    // A short minimum interval, so a test may invalidate the session right after the first login.
-    daemon: { listen: fallbackListen ?? `127.0.0.1:${await freePort()}`, admin_listen: adminListen, min_refresh_interval: 0.05 },
+    daemon: { listen: fallbackListen ?? `127.0.0.1:${await freePort()}`, admin_listen: adminListen },
     sessions: [session],
   };
   const stack: Stack = {
@@ -86,7 +92,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     includeBytes: () => readFile(include),
     async stop() {
-      await Promise.allSettled([nginx.stop(), couch.stop()]);
+      await Promise.allSettled([nginx.stop(), options.couch ? undefined : couch.stop()]);
       await tmp.remove();
     },
   };

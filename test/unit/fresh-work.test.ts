@@ -56,7 +56,7 @@ describe('pendingWork with force', () => {
   });
 
   it('logs in whatever the other conditions say', () => {
-    assert.equal(pendingWork(snap(state()), NOW, { force: true, ifGenerationAtMost: GENERATION - 1, minInterval: 3600 }), 'forced');
+    assert.equal(pendingWork(snap(state()), NOW, { force: true, ifGenerationAtMost: GENERATION - 1 }), 'forced');
     assert.equal(pendingWork(snap(undefined, 'missing'), NOW, { force: true }), 'forced');
   });
 });
@@ -104,31 +104,8 @@ describe('pendingWork with ifGenerationAtMost', () => {
   });
 });
 
-describe('pendingWork with minInterval', () => {
-  it('does nothing when the last login is younger than the interval', () => {
-    assert.equal(pendingWork(snap(state({ last_login: secondsBefore(NOW, 30) })), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), undefined);
-  });
-
-  it('still owes the reload when the last login is younger than the interval', () => {
-    const s = state({ last_login: secondsBefore(NOW, 30), reload_pending: true });
-    assert.equal(pendingWork(snap(s), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), 'reload-pending');
-  });
-
-  it('logs in when the last login is older than the interval', () => {
-    assert.equal(pendingWork(snap(state({ last_login: secondsBefore(NOW, 90) })), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), 'requested');
-  });
-
-  it('logs in once the last login is exactly the interval old', () => {
-    assert.equal(pendingWork(snap(state({ last_login: secondsBefore(NOW, 60) })), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), 'requested');
-  });
-
-  it('logs in when no login time is recorded', () => {
-    assert.equal(pendingWork(snap(state({ last_login: undefined })), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), 'requested');
-  });
-
-  it('does not hold back the login a missing include or an expired cookie needs', () => {
-    const young = { last_login: secondsBefore(NOW, 1) };
-    assert.equal(pendingWork(snap(state(young), 'missing'), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), 'include-changed');
-    assert.equal(pendingWork(snap(state({ ...young, expires: secondsBefore(NOW, 0) })), NOW, { ifGenerationAtMost: GENERATION, minInterval: 60 }), 'expired');
+describe('pendingWork asks no timer', () => {
+  it('logs in for the current generation however young its cookie is: whether it is dead is the backend\'s answer', () => {
+    assert.equal(pendingWork(snap(state({ last_login: secondsBefore(NOW, 0) })), NOW, { ifGenerationAtMost: GENERATION }), 'requested');
   });
 });

@@ -206,8 +206,31 @@ describe('rateLimitedReloader', () => {
     },
   );
 
+  it('sends an urgent reload to nginx at once even when the window is full', TIMEOUT, async (t) => {
+    const { nginx, reloader } = gate(t, 1);
+    await reloader.reload();
+    const urgent = reloader.reload({ urgent: true });
+    assert.equal(nginx.calls, 2, 'a reload replacing a refused cookie must not wait for the window');
+    await urgent;
+  });
+
+  it('answers a routine reload waiting for room with an urgent one, so nginx is reloaded once for both', TIMEOUT, async (t) => {
+    const { nginx, reloader, setClock } = gate(t, 1);
+    await reloader.reload();
+    setClock(T0 + 1000);
+    const routine = reloader.reload();
+    assert.equal(nginx.calls, 1, 'the routine reload waits for the window');
+    await reloader.reload({ urgent: true });
+    await routine;
+    assert.equal(nginx.calls, 2, 'the waiting routine reload was satisfied by the urgent one');
+    // Once the window has room again, a routine reload reaches nginx on its own.
+    setClock(T0 + 2 * MINUTE);
+    await reloader.reload();
+    assert.equal(nginx.calls, 3);
+  });
+
   it('names the limit in its description, after the inner reloader', (t) => {
     const { reloader } = gate(t, 4);
-    assert.equal(reloader.description, 'SIGHUP to a fake nginx (at most 4/min)');
+    assert.equal(reloader.description, 'SIGHUP to a fake nginx (routine reloads at most 4/min)');
   });
 });

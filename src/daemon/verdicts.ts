@@ -1,0 +1,122 @@
+/**
+ * What a 401 for the current generation means, asked of the backend rather than guessed from a
+ * timer: one `GET /_session` per burst, shared by every caller that arrives while it runs.
+ *
+ * - Session alive: the 401 is the backend's authorization answer (the account may not read that
+ *   database or admin path). No login. The answer stands for `reuseMs` for further 401s on the
+ *   same generation, so a client hammering a forbidden path costs one probe per `reuseMs`.
+ * - Session dead (new secret, backend restart, expiry): log in at once, whatever the cookie's age.
+ * - A cookie refused twice in a row within `youngMs` of being obtained is a loop, not a
+ *   rotation: typically backend nodes that do not share their cookie secret. The guard says so.
+ *
+ * The clock and the probe are injected, so the rules are tested without a backend.
+ */
+import type { ProbeResult } from '../session/probe.js';
+
+/** The cookie a verdict is about. */
+export interface Subject {
+  generation: number;
+  /** `Name=value`. */
+  cookie: string;
+  /** Epoch ms the cookie was obtained (login or renewal), when known. */
+  obtainedAt: number | undefined;
+}
+
+/** What the backend said; `shared` when this caller joined or reused another caller's probe. */
+export interface Verdict {
+  state: ProbeResult['state'];
+  reason: string;
+  shared: boolean;
+}
+
+/** A loop the guard has seen: the newest young refusal. */
+export interface LoopSuspicion {
+  /** How old the refused cookie was, in ms. */
+  ageMs: number;
+  at: number;
+  message: string;
+}
+
+export interface VerdictOptions {
+  probe: (cookie: string) => Promise<ProbeResult>;
+  now?: () => number;
+  /** How long an "alive" answer to a 401 stands for further 401s on the same generation. */
+  reuseMs: number;
+  /** A cookie refused within this many ms of being obtained is young. */
+  youngMs?: number;
+  /** How long the loop guard stays raised after the last young refusal. */
+  loopHoldMs?: number;
+}
+
+/** Probes shared per generation, the reuse of authorization answers, and the loop guard. */
+export class Verdicts {
+  private readonly inflight = new Map<number, Promise<ProbeResult>>();
+  private authorization: { generation: number; at: number } | undefined;
+  private lastDeadGeneration = -1;
+  private youngRefusals = 0;
+  private lastYoung: LoopSuspicion | undefined;
+  private readonly now: () => number;
+  private readonly youngMs: number;
+  private readonly loopHoldMs: number;
+
+  constructor(private readonly options: VerdictOptions) {
+    this.now = options.now ?? Date.now;
+    this.youngMs = options.youngMs ?? 2000;
+    this.loopHoldMs = options.loopHoldMs ?? 30_000;
+  }
+
+  /** For a 401 on `subject`'s generation: what the backend says of the cookie. */
+  async onUnauthorized(subject: Subject): Promise<Verdict> {
+    const a = this.authorization;
+    if (a && a.generation === subject.generation && this.now() - a.at < this.options.reuseMs) {
+      return { state: 'alive', reason: 'the session was confirmed alive moments ago', shared: true };
+    }
+    const { result, shared } = this.probeShared(subject);
+    const answer = await result;
+    if (answer.state === 'alive') this.authorization = { generation: subject.generation, at: this.now() };
+    if (answer.state === 'dead') this.recordDeath(subject);
+    return { state: answer.state, reason: answer.state === 'alive' ? 'the backend knows the session' : answer.reason, shared };
+  }
+
+  /** For the periodic validity check: a probe of its own (or the one in flight), never a reused answer. */
+  async check(subject: Subject): Promise<Verdict> {
+    const { result, shared } = this.probeShared(subject);
+    const answer = await result;
+    if (answer.state === 'dead') this.recordDeath(subject);
+    return { state: answer.state, reason: answer.state === 'alive' ? 'the backend knows the session' : answer.reason, shared };
+  }
+
+  /** The loop the guard sees now, or undefined. */
+  loop(): LoopSuspicion | undefined {
+    const y = this.lastYoung;
+    if (!y || this.youngRefusals < 2 || this.now() - y.at > this.loopHoldMs) return undefined;
+    return y;
+  }
+
+  private probeShared(subject: Subject): { result: Promise<ProbeResult>; shared: boolean } {
+    const running = this.inflight.get(subject.generation);
+    if (running) return { result: running, shared: true };
+    const result = this.options.probe(subject.cookie).finally(() => this.inflight.delete(subject.generation));
+    this.inflight.set(subject.generation, result);
+    return { result, shared: false };
+  }
+
+  /** Counts a refused cookie once per generation; two young refusals in a row raise the guard. */
+  private recordDeath(subject: Subject): void {
+    if (subject.generation === this.lastDeadGeneration) return;
+    this.lastDeadGeneration = subject.generation;
+    if (this.authorization?.generation === subject.generation) this.authorization = undefined;
+    const at = this.now();
+    const ageMs = subject.obtainedAt === undefined ? Infinity : Math.max(0, at - subject.obtainedAt);
+    if (ageMs >= this.youngMs) {
+      this.youngRefusals = 0;
+      return;
+    }
+    this.youngRefusals++;
+    this.lastYoung = {
+      ageMs,
+      at,
+      message: `the backend refused a cookie it issued ${Math.round(ageMs)} ms earlier: do all backend nodes share the same cookie secret (couch_httpd_auth/secret)?`,
+    };
+  }
+}

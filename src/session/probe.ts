@@ -1,0 +1,68 @@
+/**
+ * Asking the backend whether a session cookie is still good: `GET /_session` with the cookie.
+ *
+ * CouchDB (couch_httpd_auth) and pouchdb-server answer 200 with `userCtx.name` null when the
+ * cookie is expired or its HMAC no longer verifies, and with the user's name when it is alive:
+ * an HMAC check, no password hash. On a live cookie they may also re-issue a fresh one in
+ * Set-Cookie (CouchDB once 10% of the timeout has passed): a renewal without a login.
+ * Couchbase Sync Gateway answers 401 ("Session Invalid") for a dead session instead.
+ */
+import got, { RequestError } from 'got';
+import type { SessionConfig } from '../config/schema.js';
+import { sessionUrl } from './login.js';
+
+/** What the backend said of a cookie. `unknown`: it said nothing usable (down, 5xx, not JSON). */
+export type ProbeResult =
+  | {
+      state: 'alive';
+      /** Raw Set-Cookie headers of the answer: a renewed session cookie, when the backend sent one. */
+      setCookie: string[];
+      serverDate: string | undefined;
+      /** Local time the answer arrived. */
+      receivedAt: Date;
+    }
+  | { state: 'dead'; reason: string }
+  | { state: 'unknown'; reason: string };
+
+/** Longest probe answer read; a `/_session` answer is a few hundred bytes. */
+export const MAX_PROBE_BODY = 64 * 1024;
+
+/** Decides from a `/_session` answer (pure). `body` is the raw text; `cookieName` for messages. */
+export function probeVerdict(status: number, body: string): { state: 'alive' | 'dead' | 'unknown'; reason: string } {
+  if (status === 401) return { state: 'dead', reason: 'the backend answered 401 to the session cookie' };
+  if (status !== 200) return { state: 'unknown', reason: `GET /_session answered ${status}` };
+  let name: unknown;
+  try {
+    name = (JSON.parse(body) as { userCtx?: { name?: unknown } }).userCtx?.name;
+  } catch {
+    return { state: 'unknown', reason: 'GET /_session answered 200 without a JSON body' };
+  }
+  if (typeof name === 'string' && name !== '') return { state: 'alive', reason: 'the backend knows the session' };
+  if (name === null || name === undefined) return { state: 'dead', reason: 'the backend no longer knows the session (userCtx.name is null)' };
+  return { state: 'unknown', reason: 'GET /_session answered a userCtx.name that is not a string' };
+}
+
+/**
+ * Sends `GET /_session` with `cookie` (`Name=value`). Never throws for an answer or a network
+ * failure (those are `unknown`); reasons never quote the cookie or the backend's text.
+ */
+export async function probeSession(session: SessionConfig, cookie: string, timeoutMs = Math.min(session.timeout * 1000, 5000)): Promise<ProbeResult> {
+  const url = sessionUrl(session.url);
+  try {
+    const response = await got(url, {
+      headers: { accept: 'application/json', cookie, 'user-agent': 'session-refresher' },
+      throwHttpErrors: false,
+      followRedirect: false,
+      retry: { limit: 0 },
+      timeout: { request: timeoutMs },
+    });
+    if (response.rawBody.length > MAX_PROBE_BODY) return { state: 'unknown', reason: `GET /_session answered more than ${MAX_PROBE_BODY} bytes` };
+    const verdict = probeVerdict(response.statusCode, response.body);
+    if (verdict.state !== 'alive') return { state: verdict.state, reason: verdict.reason };
+    const raw = response.headers['set-cookie'];
+    return { state: 'alive', setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
+  } catch (error) {
+    const code = error instanceof RequestError ? error.code : 'ERR_UNKNOWN';
+    return { state: 'unknown', reason: `GET /_session failed (${code})` };
+  }
+}

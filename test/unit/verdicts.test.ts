@@ -1,0 +1,135 @@
+/**
+ * The 401 path's questions to the backend: one probe per burst, an authorization answer that
+ * stands for a short while, and the loop guard. The probe is a stand-in that answers when the
+ * test says so; the clock is injected.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Verdicts, type Subject } from '../../src/daemon/verdicts.js';
+import type { ProbeResult } from '../../src/session/probe.js';
+
+const ALIVE: ProbeResult = { state: 'alive', setCookie: [], serverDate: undefined, receivedAt: new Date(0) };
+const DEAD: ProbeResult = { state: 'dead', reason: 'the backend no longer knows the session (userCtx.name is null)' };
+
+/** A probe whose answers the test releases, counting calls. */
+function backend() {
+  const pending: ((r: ProbeResult) => void)[] = [];
+  const calls: string[] = [];
+  return {
+    calls,
+    probe: (cookie: string) => {
+      calls.push(cookie);
+      return new Promise<ProbeResult>((resolve) => pending.push(resolve));
+    },
+    answer(result: ProbeResult) {
+      const next = pending.shift();
+      assert.ok(next, 'no probe is waiting for an answer');
+      next(result);
+    },
+  };
+}
+
+function setup(reuseMs = 1000) {
+  const b = backend();
+  let clock = 1_000_000;
+  const verdicts = new Verdicts({ probe: b.probe, now: () => clock, reuseMs, youngMs: 2000, loopHoldMs: 30_000 });
+  return { b, verdicts, tick: (ms: number) => (clock += ms), now: () => clock };
+}
+
+const subject = (generation: number, obtainedAt: number | undefined): Subject => ({ generation, cookie: `AuthSession=g${generation}`, obtainedAt });
+
+describe('Verdicts.onUnauthorized', () => {
+  it('sends one probe for a burst of concurrent 401s and gives all of them its answer', async () => {
+    const { b, verdicts, now } = setup();
+    const burst = Array.from({ length: 50 }, () => verdicts.onUnauthorized(subject(3, now() - 60_000)));
+    assert.equal(b.calls.length, 1);
+    b.answer(DEAD);
+    const answers = await Promise.all(burst);
+    assert.deepEqual(new Set(answers.map((a) => a.state)), new Set(['dead']));
+    assert.equal(answers.filter((a) => !a.shared).length, 1, 'exactly one caller sent the probe');
+  });
+
+  it('reuses an alive answer for 401s on the same generation within reuseMs, then asks again', async () => {
+    const { b, verdicts, tick, now } = setup(1000);
+    const first = verdicts.onUnauthorized(subject(3, now() - 60_000));
+    b.answer(ALIVE);
+    assert.equal((await first).state, 'alive');
+    tick(999);
+    assert.deepEqual(await verdicts.onUnauthorized(subject(3, undefined)), { state: 'alive', reason: 'the session was confirmed alive moments ago', shared: true });
+    assert.equal(b.calls.length, 1, 'a client hammering a forbidden path costs no more probes inside the window');
+    tick(1);
+    const later = verdicts.onUnauthorized(subject(3, undefined));
+    assert.equal(b.calls.length, 2, 'after the window a 401 is fresh evidence again');
+    b.answer(DEAD);
+    assert.equal((await later).state, 'dead');
+  });
+
+  it('does not reuse an alive answer for another generation', async () => {
+    const { b, verdicts, now } = setup();
+    const first = verdicts.onUnauthorized(subject(3, now()));
+    b.answer(ALIVE);
+    await first;
+    const other = verdicts.onUnauthorized(subject(4, now()));
+    assert.equal(b.calls.length, 2);
+    assert.equal(b.calls[1], 'AuthSession=g4', 'the probe carries the cookie of the generation asked about');
+    b.answer(ALIVE);
+    await other;
+  });
+
+  it('never reuses a periodic probe\'s alive answer for a 401', async () => {
+    const { b, verdicts, now } = setup();
+    const periodic = verdicts.check(subject(3, now() - 60_000));
+    b.answer(ALIVE);
+    await periodic;
+    const after401 = verdicts.onUnauthorized(subject(3, now() - 60_000));
+    assert.equal(b.calls.length, 2, 'the session may have died between the periodic probe and the 401');
+    b.answer(DEAD);
+    assert.equal((await after401).state, 'dead');
+  });
+});
+
+describe('Verdicts.loop', () => {
+  const refuse = async (v: Verdicts, b: ReturnType<typeof backend>, s: Subject) => {
+    const p = v.onUnauthorized(s);
+    b.answer(DEAD);
+    await p;
+  };
+
+  it('is not raised by one young refusal: a backend restart right after a login is a rotation', async () => {
+    const { b, verdicts, now } = setup();
+    await refuse(verdicts, b, subject(3, now() - 100));
+    assert.equal(verdicts.loop(), undefined);
+  });
+
+  it('is raised by two young refusals in a row and names the cause with the cookie\'s age', async () => {
+    const { b, verdicts, now, tick } = setup();
+    await refuse(verdicts, b, subject(3, now() - 100));
+    tick(1000);
+    await refuse(verdicts, b, subject(4, now() - 40));
+    const loop = verdicts.loop();
+    assert.ok(loop);
+    assert.equal(loop.ageMs, 40);
+    assert.match(loop.message, /refused a cookie it issued 40 ms earlier: do all backend nodes share the same cookie secret/);
+  });
+
+  it('counts a generation once however many 401s report it dead', async () => {
+    const { b, verdicts, now } = setup();
+    await refuse(verdicts, b, subject(3, now() - 100));
+    await refuse(verdicts, b, subject(3, now() - 100));
+    assert.equal(verdicts.loop(), undefined);
+  });
+
+  it('is lowered by a refusal of a cookie that had lived past youngMs, and after loopHoldMs', async () => {
+    const { b, verdicts, now, tick } = setup();
+    await refuse(verdicts, b, subject(3, now() - 10));
+    await refuse(verdicts, b, subject(4, now() - 10));
+    assert.ok(verdicts.loop());
+    await refuse(verdicts, b, subject(5, now() - 5000));
+    assert.equal(verdicts.loop(), undefined, 'a cookie that lived 5 s and then died is a rotation');
+    await refuse(verdicts, b, subject(6, now() - 10));
+    await refuse(verdicts, b, subject(7, now() - 10));
+    assert.ok(verdicts.loop());
+    tick(30_001);
+    assert.equal(verdicts.loop(), undefined);
+  });
+});
