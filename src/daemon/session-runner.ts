@@ -12,29 +12,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { snapshot } from '../refresh/fresh.js';
 import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
+import { recordAlert } from '../refresh/record.js';
 import { blankExpiredSession, reinstallInclude } from '../refresh/repair.js';
-import { withSessionLock } from '../lock.js';
-import { parseIncludeCookie } from '../render/include.js';
-import { readState, writeState } from '../state/store.js';
+import { Background } from './background.js';
+import { readCurrent, type CurrentSession } from './current.js';
 import { loginResult, type Metrics, type Trigger } from './metrics.js';
+import { loginGate, onRejected } from './replay-policy.js';
 import { nextRefreshDelay, retryDelay, type Random } from './timing.js';
 import { Verdicts, type Subject } from './verdicts.js';
 
-/** The session as nginx should be using it now. */
-export interface CurrentSession {
-  generation: number;
-  /** `AuthSession=...`, or undefined when the include holds no cookie. */
-  cookie: string | undefined;
-  /** Epoch ms, or undefined with no cookie. */
-  expiresAt: number | undefined;
-  /** A cookie is present, not expired, and the include on disk is the one last written. */
-  valid: boolean;
-  /** Epoch ms the cookie was obtained, and of the last login (the loop floor counts from it). */
-  obtainedAt: number | undefined;
-  lastLoginAt: number | undefined;
-}
+export type { CurrentSession };
 
 export type RefreshResult = { ok: true; outcome: RefreshOutcome } | { ok: false; error: RefresherError };
 
@@ -71,7 +59,6 @@ export class SessionRunner {
   private inflight: Promise<RefreshResult> | undefined;
   /** Resolves with the new cookie as soon as the in-flight refresh has it (undefined if none comes). */
   private inflightCookie: Promise<{ cookie: string; generation: number } | undefined> | undefined;
-  private readonly behind = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -84,9 +71,11 @@ export class SessionRunner {
   private seen: { generation: number; expiresAt: number | undefined } = { generation: 0, expiresAt: undefined };
   private stopped = false;
   private readonly verdicts: Verdicts;
+  private readonly background: Background;
 
   constructor(private readonly ctx: RunnerContext) {
     this.name = ctx.session.name;
+    this.background = new Background(ctx.log);
     this.verdicts = new Verdicts({ probe: (cookie) => ctx.deps.probe(ctx.session, cookie), reuseMs: this.floorMs });
   }
 
@@ -113,7 +102,7 @@ export class SessionRunner {
     clearInterval(this.probeTimer);
     await this.cron?.stop();
     await this.inflight;
-    await Promise.all(this.behind);
+    await this.background.drain();
   }
 
   /** The last refresh error while the session has not recovered from it, or the loop guard's. */
@@ -134,18 +123,10 @@ export class SessionRunner {
 
   /** Reads the include and state as they are on disk now. */
   async current(): Promise<CurrentSession> {
-    const { config, session } = this.ctx;
-    const snap = await snapshot(config.state_dir, session);
-    const state = snap.state;
-    const text = snap.include?.toString('utf8');
-    const cookie = text === undefined ? undefined : parseIncludeCookie(text, session.variable);
-    const expiresAt = state?.expires ? Date.parse(state.expires) : undefined;
-    const intact = snap.includeSha256 !== undefined && snap.includeSha256 === state?.include_sha256;
-    if (intact) this.lastGoodInclude = snap.include;
-    this.seen = { generation: state?.generation ?? 0, expiresAt };
-    const valid = intact && cookie !== undefined && expiresAt !== undefined && expiresAt > Date.now();
-    const time = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso));
-    return { generation: state?.generation ?? 0, cookie, expiresAt, valid, obtainedAt: time(state?.obtained_at ?? state?.last_login), lastLoginAt: time(state?.last_login) };
+    const current = await readCurrent(this.ctx.config.state_dir, this.ctx.session);
+    if (current.intactInclude) this.lastGoodInclude = current.intactInclude;
+    this.seen = { generation: current.generation, expiresAt: current.expiresAt };
+    return current;
   }
 
   /** One refresh pass shared by every concurrent caller. */
@@ -166,37 +147,40 @@ export class SessionRunner {
   /** For the fallback: the cookie to replay a request that failed with `failedGeneration`. */
   async cookieForReplay(failedGeneration: number | undefined): Promise<ReplayCookie> {
     const current = await this.current();
-    if (current.valid && current.cookie && failedGeneration !== undefined && current.generation > failedGeneration) {
-      return { ok: true, cookie: current.cookie, generation: current.generation, verdict: 'stale' };
-    }
-    const wait = this.nextAttemptAt - Date.now();
-    if (wait > 0 && this.lastError) return { ok: false, retryAfter: Math.ceil(wait / 1000), code: this.lastError.code, reason: this.lastError.message };
-    if (current.valid && current.cookie && !this.verdicts.loop()) {
-      const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie));
-      if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'unauthorized', result: verdict.state });
-      if (verdict.state === 'alive') return { ok: true, cookie: current.cookie, generation: current.generation, verdict: 'authorization' };
-      if (!verdict.shared) this.ctx.log.warn({ generation: current.generation, verdict: verdict.state, reason: verdict.reason }, 'a 401 on the current cookie: replacing it');
+    const backoffLeftMs = this.lastError ? this.nextAttemptAt - Date.now() : 0;
+    switch (onRejected({ failedGeneration, generation: current.generation, valid: current.valid && current.cookie !== undefined, backoffLeftMs, looping: this.looping })) {
+      case 'stale':
+        return { ok: true, cookie: current.cookie!, generation: current.generation, verdict: 'stale' };
+      case 'backoff':
+        return { ok: false, retryAfter: Math.ceil(backoffLeftMs / 1000), code: this.lastError!.code, reason: this.lastError!.message };
+      case 'probe': {
+        const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie!));
+        if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'unauthorized', result: verdict.state });
+        if (verdict.state === 'alive') return { ok: true, cookie: current.cookie!, generation: current.generation, verdict: 'authorization' };
+        if (!verdict.shared) this.ctx.log.warn({ generation: current.generation, verdict: verdict.state, reason: verdict.reason }, 'a 401 on the current cookie: replacing it');
+        break;
+      }
+      case 'replace':
+        break;
     }
     return this.replace(current, failedGeneration ?? current.generation);
   }
 
   /**
-   * A new cookie for a session whose cookie failed: logs in at once, or after the floor when the
-   * last login was less than `min_refresh_interval` ago; answers 503 instead of waiting when the
-   * loop guard is raised. Replays as soon as the login has produced a cookie: writing, nginx -t
-   * and the reload go on behind it (a cookie nginx later refuses is still valid at the backend).
+   * A new cookie for a session whose cookie failed: logs in at once, or holds the request until
+   * the login floor has passed, or answers 503 (loop guard raised, or a floor too far off).
+   * Replays as soon as the login has produced a cookie: writing, nginx -t and the reload go on
+   * behind it (a cookie nginx later refuses is still valid at the backend).
    */
   private async replace(current: CurrentSession, failedGeneration: number): Promise<ReplayCookie> {
-    const floorLeft = (current.lastLoginAt ?? 0) + this.floorMs - Date.now();
-    if (floorLeft > 0 && !this.inflight) {
-      const loop = this.verdicts.loop();
-      if (loop) this.reportLoop(current.generation, loop.message);
-      if (loop || floorLeft > MAX_HOLD_MS) {
-        const reason = loop?.message ?? `the last login was less than daemon.min_refresh_interval (${this.ctx.config.daemon.min_refresh_interval}s) ago`;
-        return { ok: false, retryAfter: Math.max(1, Math.ceil(floorLeft / 1000)), code: loop ? 'ERR_SESSION_LOOP' : 'ERR_LOGIN_FLOOR', reason };
-      }
-      await delay(floorLeft);
+    const loop = this.verdicts.loop();
+    const gate = loginGate({ floorLeftMs: (current.lastLoginAt ?? 0) + this.floorMs - Date.now(), refreshing: this.inflight !== undefined, loop, maxHoldMs: MAX_HOLD_MS });
+    if (loop && gate.kind === 'refuse') this.reportLoop(current.generation, loop.message);
+    if (gate.kind === 'refuse') {
+      const reason = loop?.message ?? `the last login was less than daemon.min_refresh_interval (${this.ctx.config.daemon.min_refresh_interval}s) ago`;
+      return { ok: false, retryAfter: gate.retryAfter, code: gate.code, reason };
     }
+    if (gate.kind === 'hold') await delay(gate.ms);
     const refreshing = this.refresh('fallback', { ifGenerationAtMost: failedGeneration, urgent: true });
     const early = await Promise.race([this.inflightCookie, refreshing.then(() => undefined)]);
     if (early) return { ok: true, cookie: early.cookie, generation: early.generation, verdict: 'refreshed' };
@@ -213,12 +197,7 @@ export class SessionRunner {
     this.loopReported = generation;
     this.ctx.log.error({ code: 'ERR_SESSION_LOOP', generation }, `${message} Logins are held to one per ${this.ctx.config.daemon.min_refresh_interval}s; clients get 503 with Retry-After meanwhile`);
     const { config, session, deps } = this.ctx;
-    const alert = { code: 'ERR_SESSION_LOOP', message, at: deps.now().toISOString() };
-    const job = withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
-      const state = await readState(config.state_dir, session.name);
-      if (state) await writeState(config.state_dir, session.name, { ...state, alert });
-    }).catch(() => undefined);
-    this.track(job);
+    this.background.track(recordAlert(config, session, new SessionLoopError(message), deps.now()));
   }
 
   /** The periodic validity probe: a dead session is replaced before a client meets it. */
@@ -302,16 +281,7 @@ export class SessionRunner {
         if (!this.stopped) await this.reschedule({ ok: false, error });
       }
     })();
-    this.track(job);
-  }
-
-  private track(job: Promise<unknown>): void {
-    const tracked = job.then(
-      () => undefined,
-      (error: unknown) => this.ctx.log.error({ err: error }, 'unexpected error behind a refresh'),
-    );
-    this.behind.add(tracked);
-    void tracked.finally(() => this.behind.delete(tracked));
+    this.background.track(job);
   }
 
   /** Sets the next refresh (and the expiry watch) from what is on disk now. */

@@ -61,7 +61,7 @@ export class Verdicts {
 
   constructor(private readonly options: VerdictOptions) {
     this.now = options.now ?? Date.now;
-    this.youngMs = options.youngMs ?? 2000;
+    this.youngMs = options.youngMs ?? 1000;
     this.loopHoldMs = options.loopHoldMs ?? 30_000;
   }
 

@@ -17,10 +17,11 @@ import { parseIncludeCookie, parseIncludeGeneration, renderInclude } from '../re
 import { login } from '../session/login.js';
 import { readPassword } from '../session/password.js';
 import { probeSession } from '../session/probe.js';
-import { ensureStateDir, readState, writeState, type SessionState } from '../state/store.js';
+import { ensureStateDir, writeState, type SessionState } from '../state/store.js';
 import { pendingWork, sha256, snapshot, type SessionSnapshot, type WorkOptions } from './fresh.js';
 import { install, reloadFor, type InstallDeps, type ReloadDeps } from './install.js';
 import { obtain, type ObtainDeps } from './obtain.js';
+import { recordFailure } from './record.js';
 
 export { INCLUDE_MODE } from './install.js';
 
@@ -161,13 +162,4 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
   };
   await writeState(config.state_dir, session.name, state);
   return { ...base, action: obtained.by, reason: work, generation, issued: state.issued, expires: state.expires, wrote: !unchanged, reloadOwed: state.reload_pending === true };
-}
-
-/** Records a failure in the state file; the caller holds the lock. */
-export async function recordFailure(config: Config, session: SessionConfig, error: RefresherError, now: Date): Promise<void> {
-  // Re-read: the pass may have recorded progress (a new cookie, a reload owed) before failing.
-  const state = await readState(config.state_dir, session.name).catch(() => undefined);
-  const next: SessionState = { ...(state ?? { generation: 0 }), last: { result: 'error', at: now.toISOString(), code: error.code, message: error.message } };
-  // The failure itself is what matters to the caller; a state file that cannot be written must not hide it.
-  await writeState(config.state_dir, session.name, next).catch(() => undefined);
 }

@@ -31,15 +31,16 @@ export const MAX_PROBE_BODY = 64 * 1024;
 export function probeVerdict(status: number, body: string): { state: 'alive' | 'dead' | 'unknown'; reason: string } {
   if (status === 401) return { state: 'dead', reason: 'the backend answered 401 to the session cookie' };
   if (status !== 200) return { state: 'unknown', reason: `GET /_session answered ${status}` };
-  let name: unknown;
+  let userCtx: unknown;
   try {
-    name = (JSON.parse(body) as { userCtx?: { name?: unknown } }).userCtx?.name;
+    userCtx = (JSON.parse(body) as { userCtx?: unknown }).userCtx;
   } catch {
     return { state: 'unknown', reason: 'GET /_session answered 200 without a JSON body' };
   }
+  const name = typeof userCtx === 'object' && userCtx !== null ? (userCtx as { name?: unknown }).name : undefined;
   if (typeof name === 'string' && name !== '') return { state: 'alive', reason: 'the backend knows the session' };
-  if (name === null || name === undefined) return { state: 'dead', reason: 'the backend no longer knows the session (userCtx.name is null)' };
-  return { state: 'unknown', reason: 'GET /_session answered a userCtx.name that is not a string' };
+  if (name === null) return { state: 'dead', reason: 'the backend no longer knows the session (userCtx.name is null)' };
+  return { state: 'unknown', reason: 'GET /_session answered 200 without a userCtx.name' };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * A SCRIPTED CouchDB-like backend, not a real one: POST /_session mints an AuthSession cookie,
- * every other request needs the current cookie (else 401) and is answered with the number of
+ * GET /_session says whether a cookie is still the current one, every other request needs the
+ * current cookie (else 401) and is answered with the number of
  * body bytes it received and their sha256. Used where a real server cannot help: streaming a
  * 64 MB body (pouchdb-server would buffer it) and counting exactly what arrived.
  */
@@ -44,6 +45,12 @@ export async function startScriptedCouch(user: string, password: string): Promis
         return;
       }
       const cookie = /AuthSession=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+      if (req.method === 'GET' && req.url === '/_session') {
+        // As CouchDB: 200 either way, with the user's name only for a cookie it still accepts.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: true, userCtx: { name: cookie && cookie === current ? user : null, roles: [] } }));
+        return;
+      }
       if (!cookie || cookie !== current) {
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Cookie' });
         res.end('{"error":"unauthorized","reason":"You are not a server admin."}');
