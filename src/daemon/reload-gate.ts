@@ -6,8 +6,10 @@
  * gets a reload of its own, since its include may have been written after nginx read the old one.
  *
  * An urgent reload (the include replaces a cookie the backend refuses) is never deferred: it is
- * sent at once, and a routine reload waiting for room is answered by it.
+ * sent at once, and a routine reload waiting for room is answered by it. `close()` (shutdown,
+ * config reload) gives up a waiting reload with a ReloadError: the state keeps it owed.
  */
+import { ReloadError } from '../errors.js';
 import type { Reloader } from '../nginx/reload.js';
 
 const WINDOW_MS = 60_000;
@@ -16,6 +18,7 @@ const WINDOW_MS = 60_000;
 export function rateLimitedReloader(inner: Reloader, perMinute: number, now: () => number = Date.now): Reloader {
   const recent: number[] = [];
   let waiting: { promise: Promise<void>; timer: NodeJS.Timeout; settle: (fired: Promise<void>) => void } | undefined;
+  let closed = false;
   /** Milliseconds until the window has room (0 when it has). */
   const wait = (): number => {
     const t = now();
@@ -46,7 +49,15 @@ export function rateLimitedReloader(inner: Reloader, perMinute: number, now: () 
   };
   return {
     description: `${inner.description} (routine reloads at most ${perMinute}/min)`,
+    close() {
+      closed = true;
+      if (!waiting) return;
+      clearTimeout(waiting.timer);
+      waiting.settle(Promise.reject(new ReloadError('the daemon stopped while a routine reload waited for max_reloads_per_minute; the reload stays owed and the next run does it')));
+      waiting = undefined;
+    },
     reload(options) {
+      if (closed) return Promise.reject(new ReloadError('the daemon is stopping; the reload stays owed and the next run does it'));
       if (options?.urgent) return waiting ? fireWaiting() : fire();
       if (waiting) return waiting.promise;
       // One reading of the clock decides: a second one could find the window open and clear

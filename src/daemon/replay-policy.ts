@@ -12,6 +12,12 @@ export interface RejectedRequest {
   /** The current generation, and whether its cookie is present, unexpired and ours. */
   generation: number;
   valid: boolean;
+  /**
+   * The current cookie was obtained to replace one the backend refused, so it postdates the
+   * failure nginx reports. A newer cookie from a routine rotation does not: whatever killed the
+   * older one (a new secret) may have killed it too.
+   */
+  currentPostdatesFailure: boolean;
   /** Ms until a failed refresh may be retried (<= 0: not backing off). */
   backoffLeftMs: number;
   /** The loop guard is raised. */
@@ -19,13 +25,14 @@ export interface RejectedRequest {
 }
 
 /**
- * stale: nginx used an older generation; replay with the current cookie, no question asked.
+ * stale: nginx used an older generation and the current cookie postdates the failure; replay
+ * with it, no question asked (the tail of a 401 storm, before nginx has reloaded).
  * backoff: a refresh failed and its retry is not due; 503 with Retry-After.
  * probe: ask the backend whether the current cookie is alive.
  * replace: no usable cookie, or the loop guard is raised (probes are unreliable then); get a new one.
  */
 export function onRejected(r: RejectedRequest): 'stale' | 'backoff' | 'probe' | 'replace' {
-  if (r.valid && r.failedGeneration !== undefined && r.generation > r.failedGeneration) return 'stale';
+  if (r.valid && r.currentPostdatesFailure && r.failedGeneration !== undefined && r.generation > r.failedGeneration) return 'stale';
   if (r.backoffLeftMs > 0) return 'backoff';
   return r.valid && !r.looping ? 'probe' : 'replace';
 }

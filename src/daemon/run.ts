@@ -11,7 +11,7 @@ import { loadFromOptions, type GlobalOptions } from '../commands/context.js';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ConfigError, ExitCode, RefresherError, describeSystemError, hasCode, type ExitCodeValue } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { createReloader } from '../nginx/reload.js';
+import { createReloader, type Reloader } from '../nginx/reload.js';
 import { defaultDeps } from '../refresh/pipeline.js';
 import { createAdminServer } from './admin.js';
 import { createFallbackServer } from './fallback.js';
@@ -59,8 +59,16 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     () => [...runners.keys()],
   );
 
+  let reloader: Reloader | undefined;
+  /** Stops runners; a routine reload waiting for the reload cap is given up (it stays owed). */
+  const stopRunners = async (stopping: SessionRunner[]): Promise<void> => {
+    const stopped = stopping.map((r) => r.stop());
+    reloader?.close?.();
+    await Promise.all(stopped);
+  };
   const build = (cfg: Config): Map<string, SessionRunner> => {
-    const deps = { ...defaultDeps(cfg, root.child({ component: 'refresh' })), reloader: rateLimitedReloader(createReloader(cfg.nginx), cfg.daemon.max_reloads_per_minute) };
+    reloader = rateLimitedReloader(createReloader(cfg.nginx), cfg.daemon.max_reloads_per_minute);
+    const deps = { ...defaultDeps(cfg, root.child({ component: 'refresh' })), reloader };
     return new Map(
       cfg.sessions.map((session) => [
         session.name,
@@ -110,8 +118,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   };
 
   const apply = async (cfg: Config): Promise<void> => {
-    const old = [...runners.values()];
-    await Promise.all(old.map((r) => r.stop()));
+    await stopRunners([...runners.values()]);
     sessions = new Map(cfg.sessions.map((s) => [s.name, s]));
     runners = build(cfg);
     // Start every session; a failing one retries on its own schedule and shows in /healthz.
@@ -158,7 +165,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   admin.closeAllConnections();
   await reconfiguring;
   await watcher?.close();
-  await Promise.all([...runners.values()].map((r) => r.stop()));
+  await stopRunners([...runners.values()]);
   await closing;
   log.info('stopped');
   return ExitCode.OK;

@@ -57,6 +57,8 @@ const LOGIN_ERRORS = new Set(['ERR_CREDENTIALS_REJECTED', 'ERR_BACKEND_UNAVAILAB
 export class SessionRunner {
   readonly name: string;
   private inflight: Promise<RefreshResult> | undefined;
+  /** When the pass in flight began (a cookie it brings may predate a failure seen after that). */
+  private inflightStartedAt = 0;
   /** Resolves with the new cookie as soon as the in-flight refresh has it (undefined if none comes). */
   private inflightCookie: Promise<{ cookie: string; generation: number } | undefined> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -67,6 +69,8 @@ export class SessionRunner {
   private nextAttemptAt = 0;
   private lastError: RefresherError | undefined;
   private loopReported = -1;
+  /** The last generation this runner obtained to replace a cookie the backend refused. */
+  private replacedRefused = -1;
   private lastGoodInclude: Buffer | undefined;
   private seen: { generation: number; expiresAt: number | undefined } = { generation: 0, expiresAt: undefined };
   private stopped = false;
@@ -132,6 +136,7 @@ export class SessionRunner {
   /** One refresh pass shared by every concurrent caller. */
   refresh(trigger: Trigger, options: RefreshOptions): Promise<RefreshResult> {
     if (!this.inflight) {
+      this.inflightStartedAt = Date.now();
       let early: (value: { cookie: string; generation: number } | undefined) => void = () => undefined;
       this.inflightCookie = new Promise((resolve) => (early = resolve));
       const onCookie = (cookie: string, generation: number) => early({ cookie, generation });
@@ -146,9 +151,11 @@ export class SessionRunner {
 
   /** For the fallback: the cookie to replay a request that failed with `failedGeneration`. */
   async cookieForReplay(failedGeneration: number | undefined): Promise<ReplayCookie> {
+    const receivedAt = Date.now();
     const current = await this.current();
     const backoffLeftMs = this.lastError ? this.nextAttemptAt - Date.now() : 0;
-    switch (onRejected({ failedGeneration, generation: current.generation, valid: current.valid && current.cookie !== undefined, backoffLeftMs, looping: this.looping })) {
+    const valid = current.valid && current.cookie !== undefined;
+    switch (onRejected({ failedGeneration, generation: current.generation, valid, currentPostdatesFailure: current.generation === this.replacedRefused, backoffLeftMs, looping: this.looping })) {
       case 'stale':
         return { ok: true, cookie: current.cookie!, generation: current.generation, verdict: 'stale' };
       case 'backoff':
@@ -156,14 +163,18 @@ export class SessionRunner {
       case 'probe': {
         const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie!));
         if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'unauthorized', result: verdict.state });
-        if (verdict.state === 'alive') return { ok: true, cookie: current.cookie!, generation: current.generation, verdict: 'authorization' };
+        if (verdict.state === 'alive') {
+          // The current cookie is alive: a 401 on it was about the request; one on an older cookie was not.
+          const stale = failedGeneration !== undefined && failedGeneration < current.generation;
+          return { ok: true, cookie: current.cookie!, generation: current.generation, verdict: stale ? 'stale' : 'authorization' };
+        }
         if (!verdict.shared) this.ctx.log.warn({ generation: current.generation, verdict: verdict.state, reason: verdict.reason }, 'a 401 on the current cookie: replacing it');
         break;
       }
       case 'replace':
         break;
     }
-    return this.replace(current, failedGeneration ?? current.generation);
+    return this.replace(current, failedGeneration ?? current.generation, receivedAt);
   }
 
   /**
@@ -172,7 +183,19 @@ export class SessionRunner {
    * Replays as soon as the login has produced a cookie: writing, nginx -t and the reload go on
    * behind it (a cookie nginx later refuses is still valid at the backend).
    */
-  private async replace(current: CurrentSession, failedGeneration: number): Promise<ReplayCookie> {
+  private async replace(current: CurrentSession, failedGeneration: number, receivedAt: number): Promise<ReplayCookie> {
+    if (this.inflight && this.inflightStartedAt < receivedAt) {
+      // A pass that began before this 401 (a scheduled renewal, say) may bring a cookie issued
+      // before whatever killed the old one: use it only if the backend still knows it.
+      await this.inflight;
+      const after = await this.current();
+      if (after.generation > current.generation && after.valid && after.cookie) {
+        const verdict = await this.verdicts.check(subject(after, after.cookie));
+        if (verdict.state === 'alive') return { ok: true, cookie: after.cookie, generation: after.generation, verdict: 'refreshed' };
+        current = after;
+        failedGeneration = after.generation;
+      }
+    }
     const loop = this.verdicts.loop();
     const gate = loginGate({ floorLeftMs: (current.lastLoginAt ?? 0) + this.floorMs - Date.now(), refreshing: this.inflight !== undefined, loop, maxHoldMs: MAX_HOLD_MS });
     if (loop && gate.kind === 'refuse') this.reportLoop(current.generation, loop.message);
@@ -242,7 +265,8 @@ export class SessionRunner {
       const outcome = await refreshSession(config, session, deps, { ...options, deferReload: true });
       if (outcome.action === 'login') metrics.logins.inc({ session: this.name, result: 'ok' });
       if (outcome.action === 'renewal') metrics.renewals.inc({ session: this.name });
-      if (outcome.reloadOwed) this.reloadBehind(outcome.generation, options.urgent === true);
+      if (outcome.urgent && (outcome.action === 'login' || outcome.action === 'renewal')) this.replacedRefused = outcome.generation;
+      if (outcome.reloadOwed) this.reloadBehind(outcome.generation, outcome.urgent === true);
       this.failures = 0;
       this.nextAttemptAt = 0;
       this.lastError = undefined;
@@ -276,6 +300,10 @@ export class SessionRunner {
         if (outcome.reloaded && this.ctx.verify && !(await this.ctx.verify(generation))) metrics.reloads.inc({ result: 'unverified' });
       } catch (error) {
         if (!(error instanceof RefresherError)) throw error;
+        if (this.stopped) {
+          this.ctx.log.info({ generation }, error.message);
+          return;
+        }
         metrics.reloads.inc({ result: 'failed' });
         this.fail(error, 'reload');
         if (!this.stopped) await this.reschedule({ ok: false, error });

@@ -67,6 +67,8 @@ export class Verdicts {
 
   /** For a 401 on `subject`'s generation: what the backend says of the cookie. */
   async onUnauthorized(subject: Subject): Promise<Verdict> {
+    // A cookie the backend refused stays refused: the rest of a storm needs no probe of its own.
+    if (subject.generation === this.lastDeadGeneration) return { state: 'dead', reason: 'the backend refused this cookie moments ago', shared: true };
     const a = this.authorization;
     if (a && a.generation === subject.generation && this.now() - a.at < this.options.reuseMs) {
       return { state: 'alive', reason: 'the session was confirmed alive moments ago', shared: true };

@@ -16,6 +16,8 @@ export interface Reloader {
    * not defer it (plain reloaders reload at once anyway).
    */
   reload(options?: { urgent?: boolean }): Promise<void>;
+  /** Gives up reloads still waiting (a rate-limited reloader at shutdown); they stay owed in the state. */
+  close?(): void;
 }
 
 /** Sends SIGHUP to the nginx master whose pid is in `pidFile`, after verifying it is one. */

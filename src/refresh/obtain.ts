@@ -19,6 +19,8 @@ export interface Obtained {
   cookie: SessionCookie;
   expiry: Expiry;
   by: ObtainedBy;
+  /** The backend said the cookie being replaced is dead: nginx must get the new one without delay. */
+  replacesDead?: boolean;
 }
 
 /** The I/O `obtain` uses. */
@@ -29,7 +31,7 @@ export interface ObtainDeps {
 }
 
 /** The outcome of a renewal attempt: a new cookie, the same one confirmed alive, or why not. */
-export type Renewal = { kind: 'renewed'; cookie: SessionCookie; expiry: Expiry } | { kind: 'unchanged' } | { kind: 'declined'; reason: string };
+export type Renewal = { kind: 'renewed'; cookie: SessionCookie; expiry: Expiry } | { kind: 'unchanged' } | { kind: 'declined'; reason: string; dead: boolean };
 
 /**
  * Asks the backend to renew `current` (`Name=value`). A live session whose answer carries a new
@@ -38,13 +40,13 @@ export type Renewal = { kind: 'renewed'; cookie: SessionCookie; expiry: Expiry }
  */
 export async function renew(session: SessionConfig, current: string, deps: Pick<ObtainDeps, 'probe'>): Promise<Renewal> {
   const answer = await deps.probe(session, current);
-  if (answer.state !== 'alive') return { kind: 'declined', reason: answer.reason };
+  if (answer.state !== 'alive') return { kind: 'declined', reason: answer.reason, dead: answer.state === 'dead' };
   let cookie: SessionCookie;
   try {
     cookie = pickSessionCookie(answer.setCookie, session.cookie_name);
   } catch (error) {
     // No cookie in the answer: the session is alive but the backend did not re-issue it.
-    if (error instanceof ProtocolError) return { kind: 'declined', reason: 'the backend did not re-issue the cookie' };
+    if (error instanceof ProtocolError) return { kind: 'declined', reason: 'the backend did not re-issue the cookie', dead: false };
     throw error;
   }
   if (`${session.cookie_name}=${cookie.value}` === current) return { kind: 'unchanged' };
@@ -71,6 +73,7 @@ export async function obtain(session: SessionConfig, current: string | undefined
     if (renewal.kind === 'renewed') return { cookie: renewal.cookie, expiry: renewal.expiry, by: 'renewal' };
     if (renewal.kind === 'unchanged') return undefined;
     log.info({ reason: renewal.reason }, 'renewal declined; logging in');
+    if (renewal.dead) return { ...(await logIn(session, deps)), replacesDead: true };
   }
   return logIn(session, deps);
 }

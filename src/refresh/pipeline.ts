@@ -74,6 +74,8 @@ export interface RefreshOutcome {
   wrote: boolean;
   /** A reload of `generation` is still owed: only with `deferReload`, for the caller to do. */
   reloadOwed: boolean;
+  /** The cookie replaced was refused by the backend (the caller said so, or a renewal found it dead): reload without delay. */
+  urgent?: boolean | undefined;
   /** nginx was asked to reload and accepted. */
   reloaded: boolean;
   warning?: string | undefined;
@@ -94,7 +96,7 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
     }
   });
   if (!outcome.reloadOwed || options.deferReload) return outcome;
-  return { ...outcome, ...(await reloadOwed(config, session, deps, outcome.generation, options.urgent)), reloadOwed: false };
+  return { ...outcome, ...(await reloadOwed(config, session, deps, outcome.generation, outcome.urgent)), reloadOwed: false };
 }
 
 /** `reloadFor`, recording a failure in the state file (under the lock) before it is thrown. */
@@ -118,7 +120,7 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
   }
   if (work === 'reload-pending') {
     log.info('retrying a reload still owed from an earlier run');
-    return { ...base, action: 'reload', reason: work, reloadOwed: true };
+    return { ...base, action: 'reload', reason: work, reloadOwed: true, urgent: options.urgent };
   }
 
   const previousText = snap.include?.toString('utf8');
@@ -161,5 +163,6 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
     last: { result: 'ok', at: now },
   };
   await writeState(config.state_dir, session.name, state);
-  return { ...base, action: obtained.by, reason: work, generation, issued: state.issued, expires: state.expires, wrote: !unchanged, reloadOwed: state.reload_pending === true };
+  const urgent = options.urgent === true || obtained.replacesDead === true;
+  return { ...base, action: obtained.by, reason: work, generation, issued: state.issued, expires: state.expires, wrote: !unchanged, reloadOwed: state.reload_pending === true, urgent };
 }

@@ -164,4 +164,44 @@ describe('the 401 path asks the backend', { skip }, () => {
     const status = (await stack.cli(['status'])).stdout;
     assert.match(status, /obtained by renewal \(no password\)/);
   });
+
+  test('a routine reload deferred by max_reloads_per_minute holds up no recovery: the new cookie is served at once', async () => {
+    const { stack, daemon } = await stackWithDaemon({}, (s) => {
+      // Renew every second; the start's reload fills the minute, so every renewal's reload waits.
+      Object.assign(s.session, { schedule: '* * * * * *', schedule_only: true });
+      (s.config.daemon as Record<string, unknown>).max_reloads_per_minute = 1;
+    });
+    const renewed = await daemon.waitForMsg(/include written and accepted by nginx -t/);
+    assert.ok(renewed.generation === 1 || renewed.obtained_by === 'renewal');
+    await daemon.waitForMsgAfter(0, /renewing the session/);
+    await stack.couch.settle();
+    const mark = daemon.mark();
+    const rotatedAt = Date.now() - 5;
+    await stack.couch.rotateSecret();
+    const res = await stack.get('/_config');
+    await daemon.waitForMsgAfter(mark, /fallback: request replayed/).catch(() => undefined);
+    assert.equal(res.status, 200, `${res.body}\n${daemon.log.lines.slice(mark).join('\n')}`);
+    // Renewals go on every second; find the login among the lines written since the rotation.
+    const written = () => daemon.events().filter((e) => e.msg === 'include written and accepted by nginx -t' && Date.parse(String(e.time)) >= rotatedAt);
+    while (!written().some((e) => e.obtained_by === 'login')) await daemon.waitForMsgAfter(daemon.mark(), /include written and accepted by nginx -t/, 10_000);
+    const login = written().find((e) => e.obtained_by === 'login')!;
+    await stack.couch.settle();
+    assert.equal(stack.couch.logins(), 2, 'one login at start, one for the invalidation');
+    // Served without waiting for the reload cap's minute: the reload replacing a refused cookie is urgent.
+    await stack.nginx.waitForGeneration(Number(login.generation), 5000);
+  });
+
+  test('the generation gauge follows the include on disk, also when refresh-now rotated it', async () => {
+    const { stack } = await stackWithDaemon();
+    const run = await stack.cli(['refresh-now', '--force']);
+    assert.equal(run.code, 0, run.stderr);
+    const generation = (await readState(stack.stateDir, 'couch'))!.generation;
+    assert.equal(generation, 2);
+    const series = 'session_refresher_generation{session="couch"}';
+    const deadline = Date.now() + 10_000;
+    while ((await counter(stack, series)) !== generation) {
+      assert.ok(Date.now() < deadline, `the gauge still says ${await counter(stack, series)}, the include says ${generation}`);
+      await delay(50);
+    }
+  });
 });

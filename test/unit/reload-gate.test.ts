@@ -234,3 +234,16 @@ describe('rateLimitedReloader', () => {
     assert.equal(reloader.description, 'SIGHUP to a fake nginx (routine reloads at most 4/min)');
   });
 });
+
+describe('rateLimitedReloader.close', () => {
+  it('gives up a routine reload waiting for room with a ReloadError, and refuses later ones, without reloading nginx', TIMEOUT, async (t) => {
+    const { nginx, reloader, setClock } = gate(t, 1);
+    await reloader.reload();
+    setClock(T0 + 1000);
+    const waiting = reloader.reload();
+    reloader.close!();
+    await assert.rejects(waiting, (e: Error) => e.name === 'ReloadError' && /stays owed/.test(e.message));
+    await assert.rejects(reloader.reload({ urgent: true }), /the daemon is stopping/);
+    assert.equal(nginx.calls, 1);
+  });
+});

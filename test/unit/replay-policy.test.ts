@@ -7,13 +7,17 @@ import { describe, it } from 'node:test';
 import { loginGate, onRejected, type RejectedRequest } from '../../src/daemon/replay-policy.js';
 import type { LoopSuspicion } from '../../src/daemon/verdicts.js';
 
-const request = (over: Partial<RejectedRequest> = {}): RejectedRequest => ({ failedGeneration: 7, generation: 7, valid: true, backoffLeftMs: 0, looping: false, ...over });
+const request = (over: Partial<RejectedRequest> = {}): RejectedRequest => ({ failedGeneration: 7, generation: 7, valid: true, currentPostdatesFailure: false, backoffLeftMs: 0, looping: false, ...over });
 const LOOP: LoopSuspicion = { ageMs: 40, at: 0, message: 'the backend refused a cookie it issued 40 ms earlier' };
 
 describe('onRejected', () => {
-  it('replays a request nginx sent with an older generation at once, without asking the backend', () => {
-    assert.equal(onRejected(request({ failedGeneration: 6 })), 'stale');
-    assert.equal(onRejected(request({ failedGeneration: 6, backoffLeftMs: 5000, looping: true })), 'stale', 'a newer valid cookie beats any backoff');
+  it('replays a request nginx sent with an older generation at once when the current cookie replaced a refused one', () => {
+    assert.equal(onRejected(request({ failedGeneration: 6, currentPostdatesFailure: true })), 'stale');
+    assert.equal(onRejected(request({ failedGeneration: 6, currentPostdatesFailure: true, backoffLeftMs: 5000, looping: true })), 'stale', 'a newer valid cookie beats any backoff');
+  });
+
+  it('asks the backend about a newer cookie from a routine rotation: what killed the older one may have killed it too', () => {
+    assert.equal(onRejected(request({ failedGeneration: 6 })), 'probe');
   });
 
   it('asks the backend about the current generation\'s cookie', () => {

@@ -112,10 +112,11 @@ describe('Verdicts.loop', () => {
     assert.match(loop.message, /refused a cookie it issued 40 ms earlier: do all backend nodes share the same cookie secret/);
   });
 
-  it('counts a generation once however many 401s report it dead', async () => {
+  it('counts a generation once, and asks no more about a cookie the backend refused', async () => {
     const { b, verdicts, now } = setup();
     await refuse(verdicts, b, subject(3, now() - 100));
-    await refuse(verdicts, b, subject(3, now() - 100));
+    assert.deepEqual(await verdicts.onUnauthorized(subject(3, now() - 100)), { state: 'dead', reason: 'the backend refused this cookie moments ago', shared: true });
+    assert.equal(b.calls.length, 1, 'the rest of a storm costs no probe');
     assert.equal(verdicts.loop(), undefined);
   });
 
