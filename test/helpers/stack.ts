@@ -33,6 +33,8 @@ export interface Stack {
 export interface StackOptions {
   /** Route nginx's 401s to the daemon's fallback endpoint (and configure daemon ports). */
   fallback?: boolean;
+  /** Have nginx log every request with the status the client got (`stack.nginx.accessLog`). */
+  accessLog?: boolean;
 }
 
 /** Starts pouchdb-server and nginx and writes a config whose one session is named "couch". */
@@ -53,7 +55,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const adminListen = `127.0.0.1:${await freePort()}`;
   let nginx: Nginx;
   try {
-    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: couch.url, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
+    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: couch.url, accessLog: options.accessLog ?? false, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
   } catch (error) {
     await couch.stop();
     throw error;
