@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/validate.js';
 import { renderSnippet } from '../../src/nginx/snippet.js';
+import { accessLogDirectives } from './access-log.js';
 import { countReloads, startNginxProcess, tempPaths, type NginxProcess } from './nginx-process.js';
 import { freePort } from './ports.js';
 
@@ -41,6 +42,8 @@ export interface NginxOptions {
   fallback?: string;
   /** Session name sent to the fallback. */
   session?: string;
+  /** Log every request, with the status the client got, to `<prefix>/access.log` (see access-log.ts); default off. */
+  accessLog?: boolean;
 }
 
 export interface Nginx {
@@ -51,6 +54,8 @@ export interface Nginx {
   confPath: string;
   pidFile: string;
   errorLog: string;
+  /** The access log (JSON lines, see access-log.ts), when started with `accessLog`. */
+  accessLog?: string;
   /** The shipped loopback probe answering the generation nginx serves. */
   probeUrl: string;
   /** How many reloads (SIGHUP) nginx has logged. */
@@ -77,6 +82,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const confPath = join(p, 'nginx.conf');
   const pidFile = join(p, 'nginx.pid');
   const errorLog = join(p, 'error.log');
+  const accessLog = options.accessLog ? join(p, 'access.log') : undefined;
   // The server is built from the shipped snippets, exactly as `session-refresher nginx-snippet` fills them.
   const session = options.session ?? 'couch';
   const checked = validateConfig({
@@ -96,7 +102,7 @@ pid ${pidFile};
 error_log ${errorLog} notice;
 events { worker_connections 8192; }
 http {
-  access_log off;
+${accessLog ? accessLogDirectives(accessLog) : '  access_log off;'}
   client_max_body_size 128m;
 ${tempPaths(p)}
   include ${join(p, 'session.http.conf')};
@@ -117,6 +123,7 @@ ${tempPaths(p)}
     confPath,
     pidFile,
     errorLog,
+    ...(accessLog ? { accessLog } : {}),
     probeUrl: `${url}/_session_refresher/generation/${session}`,
     reloads: () => countReloads(errorLog),
     async generation() {

@@ -39,6 +39,8 @@ export interface StackOptions {
   url?: string;
   /** Where nginx proxies, when not `url` (an instrument such as the header echo). */
   upstream?: string;
+  /** Have nginx log every request with the status the client got (`stack.nginx.accessLog`). */
+  accessLog?: boolean;
 }
 
 /** Starts pouchdb-server and nginx and writes a config whose one session is named "couch". */
@@ -60,7 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const adminListen = `127.0.0.1:${await freePort()}`;
   let nginx: Nginx;
   try {
-    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: options.upstream ?? url, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
+    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: options.upstream ?? url, accessLog: options.accessLog ?? false, ...(fallbackListen ? { fallback: fallbackListen } : {}) });
   } catch (error) {
     if (!options.couch) await couch.stop();
     throw error;
