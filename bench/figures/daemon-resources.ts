@@ -1,7 +1,9 @@
 /**
  * Figure 6, the daemon's footprint: RSS and CPU while idle (after its first login, nothing to
  * do but wait for its schedule and watch files), and its peak RSS during figure 3's storms.
- * Read from /proc/<pid>/status (VmRSS) and /proc/<pid>/stat (utime + stime).
+ * Read from /proc/<pid>/status (VmRSS) and /proc/<pid>/stat (utime + stime). Memory differs
+ * between Node.js versions, so every RSS figure names the one the daemon ran on (the bench's own:
+ * the daemon is spawned with process.execPath).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { clockMs } from '../lib/client.js';
@@ -28,7 +30,7 @@ export async function measureIdle(ctx: BenchContext, pid: number): Promise<Idle>
     idle.cpuPercent.push(((cpuSeconds(pid) - c0) / ((clockMs() - t0) / 1000)) * 100);
     idle.rssKiB.push(rssKiB(pid) ?? Number.NaN);
   }
-  ctx.say(`  fig 6 idle: RSS ${fixed(median(idle.rssKiB) / 1024, 1)} MiB, CPU ${fixed(median(idle.cpuPercent), 2)} %`);
+  ctx.say(`  fig 6 idle: RSS ${fixed(median(idle.rssKiB) / 1024, 1)} MiB on Node ${process.version}, CPU ${fixed(median(idle.cpuPercent), 2)} %`);
   return idle;
 }
 
@@ -38,13 +40,13 @@ export function daemonResources(idle: Idle, stormPeakKiB: number[]): FigureResul
   return {
     id: 6,
     title: 'Daemon: memory and CPU',
-    tools: '/proc/<pid>/status VmRSS, /proc/<pid>/stat utime+stime',
+    tools: `/proc/<pid>/status VmRSS, /proc/<pid>/stat utime+stime; daemon on Node ${process.version}`,
     rows: [
-      { figure: '6 daemon', measure: 'RSS idle', value: mib(median(idle.rssKiB)) },
-      { figure: '6 daemon', measure: 'RSS peak during a 1,000-request storm', value: mib(median(stormPeakKiB)) },
+      { figure: '6 daemon', measure: `RSS idle, Node ${process.version}`, value: mib(median(idle.rssKiB)) },
+      { figure: '6 daemon', measure: `RSS peak during a 1,000-request storm, Node ${process.version}`, value: mib(median(stormPeakKiB)) },
       { figure: '6 daemon', measure: 'CPU idle (% of one core)', value: `${fixed(median(idle.cpuPercent), 2)} %` },
     ],
     notes: [`Idle: ${idle.rssKiB.length} window(s) of ${idle.windowSeconds} s after the first login; storm peak sampled every 20 ms; medians over runs.`],
-    data: { idle, stormPeakKiB },
+    data: { node: process.version, idle, stormPeakKiB },
   };
 }

@@ -7,6 +7,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
+import { streamedBytesCounter } from './stream-garbage.js';
 
 /** RFC 9110 hop-by-hop headers, plus proxy headers that must not travel on. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -100,7 +101,7 @@ function send(req: IncomingMessage, options: ReplayOptions, agent: http.Agent | 
     upstream.once('response', resolve);
     upstream.once('error', (error) => reject(Object.assign(error, { reusedSocket: upstream.reusedSocket })));
   });
-  const sending = withBody ? pipeline(req, upstream) : Promise.resolve(upstream.end());
+  const sending = withBody ? pipeline(req, streamedBytesCounter(), upstream) : Promise.resolve(upstream.end());
   return Promise.all([answered, sending]).then(
     ([response]) => response,
     (error: unknown) => {
@@ -142,7 +143,7 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
   }
   res.writeHead(response.statusCode ?? 502, replayResponseHeaders(response.headers));
   try {
-    await pipeline(response, res);
+    await pipeline(response, streamedBytesCounter(), res);
   } catch (error) {
     res.destroy();
     return { outcome: 'backend_error', error: `streaming the backend's answer failed: ${error instanceof Error ? error.message : String(error)}` };

@@ -11,6 +11,7 @@ import { rootCertificates } from 'node:tls';
 import got, { RequestError, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
+import { requestWithoutLateEndError } from './late-end-error.js';
 
 /** What a successful login returns: the raw Set-Cookie headers and the backend's Date. */
 export interface LoginResponse {
@@ -48,6 +49,8 @@ export async function login(session: SessionConfig, password: string): Promise<L
       followRedirect: false,
       timeout: { request: session.timeout * 1000 },
       retry: { limit: session.retries, methods: ['POST'], statusCodes: [502, 503, 504], backoffLimit: 5000 },
+      // One error per failed attempt, the real one, on every Node.js (see late-end-error.ts).
+      request: requestWithoutLateEndError,
       ...(certificateAuthority ? { https: { certificateAuthority } } : {}),
     });
 

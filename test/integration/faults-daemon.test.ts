@@ -119,8 +119,10 @@ describe('daemon faults', { skip }, () => {
     }
     const afterThird = await peakRss(daemon.child.pid!);
     const mb = (n: number) => (n / 1048576).toFixed(1);
-    t.diagnostic(`daemon peak RSS: before ${mb(before)} MB, after one 64 MB body ${mb(afterFirst)} MB, after three ${mb(afterThird)} MB`);
-    assert.ok(afterFirst - before < 48 * 1024 * 1024, `one 64 MB body grew the daemon's peak RSS by ${mb(afterFirst - before)} MB`);
+    t.diagnostic(`daemon peak RSS on Node.js ${process.version}: before ${mb(before)} MB, after one 64 MB body ${mb(afterFirst)} MB, after three ${mb(afterThird)} MB`);
+    // Streaming holds a few chunks; what is left is read buffers awaiting collection, bounded in
+    // src/daemon/stream-garbage.ts (~33 MB on Node.js 20 and ~60 MB on 24 without it, 4-8 MB with it).
+    assert.ok(afterFirst - before < 24 * 1024 * 1024, `one 64 MB body grew the daemon's peak RSS by ${mb(afterFirst - before)} MB on Node.js ${process.version}`);
     assert.ok(afterThird - afterFirst < 16 * 1024 * 1024, `two more bodies grew it by another ${mb(afterThird - afterFirst)} MB`);
   });
 });
