@@ -44,7 +44,7 @@ export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean): {
   const url = req.url ?? '';
   // Origin-form only: an absolute URI or "//host" must never choose where the replay goes.
   if (!url.startsWith('/') || url.startsWith('//')) return { status: 400, reason: 'the request target must be a path (origin-form)' };
-  if (hasDotSegment(url)) return { status: 400, reason: 'the request path has "." or ".." segments' };
+  if (hasDotSegment(url)) return { status: 400, reason: 'the request path has a "." or ".." segment (in some spelling: %2e, %2f, %5c, backslash, double-encoded)' };
   if (req.method === 'CONNECT' || req.method === 'TRACE') return { status: 405, reason: `${req.method} is not replayed` };
   if (!req.headers[SESSION_HEADER]) return { status: 400, reason: `missing ${SESSION_HEADER} header (set it in nginx's @session_refresh location)` };
   const generation = req.headers[GENERATION_HEADER];
