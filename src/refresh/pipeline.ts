@@ -16,7 +16,7 @@ import { resolveGroup } from '../render/group.js';
 import { parseIncludeGeneration, renderEmptyInclude, renderInclude } from '../render/include.js';
 import { removeIfExists, writeAtomic } from '../render/write.js';
 import { pickSessionCookie } from '../session/cookie.js';
-import { computeExpiry } from '../session/expiry.js';
+import { MAX_LIFETIME_SECONDS, computeExpiry } from '../session/expiry.js';
 import { login, type LoginResponse } from '../session/login.js';
 import { readPassword } from '../session/password.js';
 import { ensureStateDir, readState, writeState, type SessionState } from '../state/store.js';
@@ -106,7 +106,11 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
   const password = await deps.readPassword(session);
   const response = await deps.login(session, password);
   const cookie = pickSessionCookie(response.setCookie, session.cookie_name);
-  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: response.receivedAt, serverDate: response.serverDate });
+  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: response.receivedAt, serverDate: response.serverDate, cookieName: session.cookie_name });
+  if (expiry.clampedFrom !== undefined) {
+    const claimed = Number.isFinite(expiry.clampedFrom) ? `${Math.round(expiry.clampedFrom)}s` : 'beyond the date range';
+    log.warn({ expiry_source: expiry.source, claimed_seconds: Number.isFinite(expiry.clampedFrom) ? Math.round(expiry.clampedFrom) : null }, `the backend's ${session.cookie_name} cookie claims to last ${claimed} (${expiry.source}); treated as ${MAX_LIFETIME_SECONDS}s (30 days), the longest believed`);
+  }
 
   const previousText = snap.include?.toString('utf8');
   const includeGeneration = previousText === undefined ? undefined : parseIncludeGeneration(previousText, session.variable);

@@ -12,6 +12,8 @@ export interface ScriptedCouch {
   logins(): number;
   /** Invalidates every cookie minted so far, as a restart with a new secret would. */
   rotate(): void;
+  /** Attributes appended to the Set-Cookie of later logins, e.g. "; Max-Age=0" (default none). */
+  setCookieAttributes(attributes: string): void;
   stop(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export async function startScriptedCouch(user: string, password: string): Promis
   let logins = 0;
   const cookieFor = (e: number) => Buffer.from(`${user}:${Math.floor(Date.now() / 1000).toString(16).toUpperCase()}:epoch${e}`).toString('base64url');
   let current = '';
+  let attributes = '';
   const server = http.createServer((req, res) => {
     const hash = createHash('sha256');
     const login = req.method === 'POST' && req.url === '/_session';
@@ -39,7 +42,7 @@ export async function startScriptedCouch(user: string, password: string): Promis
         }
         logins++;
         current = cookieFor(epoch);
-        res.writeHead(200, { 'set-cookie': `AuthSession=${current}; Version=1; Path=/; HttpOnly`, 'content-type': 'application/json' });
+        res.writeHead(200, { 'set-cookie': `AuthSession=${current}; Version=1; Path=/; HttpOnly${attributes}`, 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok: true, name: user, roles: ['_admin'] }));
         return;
       }
@@ -63,6 +66,7 @@ export async function startScriptedCouch(user: string, password: string): Promis
       epoch++;
       current = '';
     },
+    setCookieAttributes: (a) => (attributes = a),
     stop: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
