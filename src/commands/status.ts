@@ -25,6 +25,8 @@ export interface SessionStatus {
   last_result: string | null;
   last_at: string | null;
   last_error: { code: string | undefined; message: string | undefined } | null;
+  /** Why the include or state file cannot be used (not a regular file, a link, too big), or null. */
+  file_problem: string | null;
 }
 
 /** Prints the status; exits 0 (it reports, it does not judge). */
@@ -47,6 +49,7 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
       last_result: st?.last?.result ?? null,
       last_at: st?.last?.at ?? null,
       last_error: st?.last?.result === 'error' ? { code: st.last.code, message: st.last.message } : null,
+      file_problem: snap.problem?.message ?? null,
     });
   }
   if (options.json) stdOutput.line(JSON.stringify({ sessions: rows }));
@@ -55,6 +58,7 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
 }
 
 function humanLine(r: SessionStatus): string {
+  if (r.file_problem) return `${r.session}: ${r.file_problem}`;
   if (r.generation === 0 && !r.last_result) return `${r.session}: no session yet (never refreshed)`;
   const left = r.seconds_left === null ? 'no cookie' : r.seconds_left > 0 ? `${r.seconds_left}s left` : `expired ${-r.seconds_left}s ago`;
   const parts = [`${r.session}: generation ${r.generation}`, `issued ${r.issued ?? '-'}`, `expires ${r.expires ?? '-'} (${left})`];

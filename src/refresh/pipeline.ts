@@ -90,6 +90,7 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
 }
 
 async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, snap: SessionSnapshot, options: RefreshOptions, log: Logger): Promise<RefreshOutcome> {
+  if (snap.problem) throw snap.problem;
   const work = pendingWork(snap, deps.now(), options);
   const base = { session: session.name, generation: snap.state?.generation ?? 0, issued: snap.state?.issued, expires: snap.state?.expires };
   if (work === undefined) {
@@ -191,6 +192,7 @@ export async function blankExpiredSession(config: Config, session: SessionConfig
   await ensureStateDir(config.state_dir);
   return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
+    if (snap.problem) throw snap.problem;
     const state = snap.state ?? { generation: 0 };
     const generation = Math.max(state.generation, parseIncludeGeneration(snap.include?.toString('utf8') ?? '', session.variable) ?? 0);
     const base = { session: session.name, generation, issued: state.issued, expires: state.expires, wrote: false };
@@ -214,6 +216,7 @@ export async function blankExpiredSession(config: Config, session: SessionConfig
 export async function reinstallInclude(config: Config, session: SessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
   return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
+    if (snap.problem) throw snap.problem;
     const wanted = sha256(text);
     if (snap.state?.include_sha256 !== wanted) return false;
     if (snap.includeSha256 === wanted) return true;
@@ -232,7 +235,14 @@ async function restore(path: string, previous: Buffer | undefined, gid: number |
 
 async function recordFailure(config: Config, session: SessionConfig, error: RefresherError, now: Date): Promise<void> {
   // Re-read: the pass may have recorded progress (a new cookie, a reload owed) before failing.
-  const state = await readState(config.state_dir, session.name).catch(() => undefined);
+  // A state path that cannot be read (not a regular file, say) is left as it is: replacing it
+  // would hide the problem just reported, and lose the generation it may hold.
+  let state: SessionState | undefined;
+  try {
+    state = await readState(config.state_dir, session.name);
+  } catch {
+    return;
+  }
   const next: SessionState = { ...(state ?? { generation: 0 }), last: { result: 'error', at: now.toISOString(), code: error.code, message: error.message } };
   // The failure itself is what matters to the caller; a state file that cannot be written must not hide it.
   await writeState(config.state_dir, session.name, next).catch(() => undefined);

@@ -40,9 +40,12 @@ export function statePath(stateDir: string, name: string): string {
   return join(stateDir, `${name}.json`);
 }
 
-/** The session's state, or undefined when there is none or it is unreadable as JSON. */
+/**
+ * The session's state, or undefined when there is none or it is not JSON. Throws WriteError when
+ * the path holds something other than a small regular file (see readIfExists).
+ */
 export async function readState(stateDir: string, name: string): Promise<SessionState | undefined> {
-  const bytes = await readIfExists(statePath(stateDir, name));
+  const bytes = await readIfExists(statePath(stateDir, name), { what: 'the state file', key: 'state_dir' });
   if (!bytes) return undefined;
   try {
     const parsed = JSON.parse(bytes.toString('utf8')) as SessionState;
