@@ -4,6 +4,7 @@
  * replayed with the current cookie (a refresh first, shared by all callers, when the failed
  * generation is the current one). One replay only: a second 401 goes back to the client as is.
  */
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -31,6 +32,9 @@ export interface FallbackServer {
   /** Resolves when no request is in flight. */
   drained(): Promise<void>;
 }
+
+/** What a client is told when no session is available: nothing about the backend, the user or the cause. */
+export const UNAVAILABLE_REASON = 'the backend session is unavailable; try again after Retry-After seconds';
 
 function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -90,18 +94,22 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     const got = await runner.cookieForReplay(failed);
     if (!got.ok) {
       options.metrics.replays.inc({ session: name, outcome: 'refresh_failed' });
-      log.warn({ code: got.code, retry_after: got.retryAfter }, 'fallback: no session to replay with; answering 503');
+      // The client learns only that there is no session and which log line tells why: the
+      // reason names the backend and the user, and quotes what the backend said.
+      const requestId = randomUUID();
+      log.warn({ request_id: requestId, code: got.code, retry_after: got.retryAfter, reason: got.reason }, 'fallback: no session to replay with; answering 503');
       req.resume();
-      sendJson(res, 503, { error: 'session_unavailable', code: got.code, reason: got.reason }, { 'retry-after': String(got.retryAfter) });
+      sendJson(res, 503, { error: 'session_unavailable', reason: UNAVAILABLE_REASON, request_id: requestId }, { 'retry-after': String(got.retryAfter) });
       return;
     }
     const target = replayTarget(base, req.url!);
-    const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http });
+    const requestId = randomUUID();
+    const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId });
     const label = outcome === 'replayed' && !got.refreshed && failed !== undefined && got.generation > failed ? 'stale_generation' : outcome;
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
     const fields = { method: req.method, failed_generation: failed, generation: got.generation, refreshed: got.refreshed, outcome: label };
-    if (error) log.warn({ ...fields, reason: error }, 'fallback: request replayed');
+    if (error) log.warn({ ...fields, request_id: requestId, reason: error }, 'fallback: request replayed');
     else log.info(fields, 'fallback: request replayed');
   };
 

@@ -97,6 +97,8 @@ export interface ReplayOptions {
   cookie: string;
   timeoutMs: number;
   agent: http.Agent | https.Agent;
+  /** Put in a 502 body so the client can quote it; the log line with the cause carries the same id. */
+  requestId?: string | undefined;
 }
 
 /** A request without a body can be sent twice; one with a body has been streamed away. */
@@ -156,7 +158,8 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
   } catch (error) {
     const reason = `replay to ${options.target.origin} failed: ${error instanceof Error ? error.message : String(error)}`;
     if (!res.headersSent) {
-      const body = JSON.stringify({ error: 'bad_gateway', reason });
+      // The cause names the backend: it goes to the log (see ReplayResult), not to the client.
+      const body = JSON.stringify({ error: 'bad_gateway', reason: 'the backend did not answer the replayed request', ...(options.requestId ? { request_id: options.requestId } : {}) });
       res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     } else res.destroy();
     return { outcome: 'backend_error', error: reason };

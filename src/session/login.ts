@@ -11,6 +11,7 @@ import { rootCertificates } from 'node:tls';
 import got, { RequestError, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
+import { redact, secretSpellings } from './redact.js';
 
 /** What a successful login returns: the raw Set-Cookie headers and the backend's Date. */
 export interface LoginResponse {
@@ -76,7 +77,7 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
     const raw = response.headers['set-cookie'];
     return { setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
   }
-  const reason = backendReason(response.body, password);
+  const reason = backendReason(response.body, secretSpellings(session.username, password));
   const quoted = reason ? `: "${reason}"` : '';
   if (status === 401 || status === 403) {
     throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); check the password source and the account on the backend`);
@@ -86,8 +87,14 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
   throw new ProtocolError(`${where} answered ${status}${quoted}; a CouchDB-style /_session answers 200 or 401`);
 }
 
-/** The backend's `reason` (or `error`) from a JSON body, printable and short, with the password removed. */
-export function backendReason(body: string, password: string): string {
+/** Longest backend reason quoted in a message, in characters. */
+export const MAX_REASON_LENGTH = 200;
+
+/**
+ * The backend's `reason` (or `error`) from a JSON body, printable and short, with every spelling
+ * of the secrets removed first (see redact.ts): a backend may echo the request it was sent.
+ */
+export function backendReason(body: string, secrets: readonly string[]): string {
   let text = '';
   try {
     const json = JSON.parse(body) as { reason?: unknown; error?: unknown };
@@ -95,10 +102,10 @@ export function backendReason(body: string, password: string): string {
   } catch {
     return '';
   }
-  if (password) text = text.split(password).join('[redacted]');
+  text = redact(text, secrets);
   // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH)}…` : text;
 }
 
 function classifyRequestError(error: unknown, url: URL, session: SessionConfig): Error {
