@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import got, { RequestError, type Response } from 'got';
+import got, { RequestError, type CancelableRequest, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
 import { redact, secretSpellings } from './redact.js';
@@ -37,8 +37,9 @@ export function displayUrl(url: URL): string {
 export async function login(session: SessionConfig, password: string): Promise<LoginResponse> {
   const url = sessionUrl(session.url);
   const certificateAuthority = session.ca_file ? [...rootCertificates, readCa(session.ca_file, session.name)] : undefined;
+  const overflow: Overflow = {};
   const attempt = (basic: boolean): Promise<Response<string>> =>
-    got.post(url, {
+    boundedBody(got.post(url, {
       form: { name: session.username, password },
       headers: {
         accept: 'application/json',
@@ -50,16 +51,54 @@ export async function login(session: SessionConfig, password: string): Promise<L
       timeout: { request: session.timeout * 1000 },
       retry: { limit: session.retries, methods: ['POST'], statusCodes: [502, 503, 504], backoffLimit: 5000 },
       ...(certificateAuthority ? { https: { certificateAuthority } } : {}),
-    });
+      // Compressed bytes would slip past the body cap: ask for none, and do not inflate any.
+      decompress: false,
+    }), overflow);
 
   let response: Response<string>;
   try {
     response = await attempt(false);
     if (response.statusCode === 401 && response.headers['www-authenticate']) response = await attempt(true);
   } catch (error) {
+    if (overflow.cut) throw bodyTooLarge(url, overflow.cut, error);
     throw classifyRequestError(error, url, session);
   }
   return interpret(response, url, session, password);
+}
+
+/**
+ * Largest login response body read. A /_session answer is a few hundred bytes; reading on would
+ * let a backend fill the daemon's memory (a body is buffered whole) or never end.
+ */
+export const MAX_LOGIN_BODY_BYTES = 64 * 1024;
+
+/** Set by boundedBody when it cancelled a request: the size the backend announced, if that was the reason. */
+interface Overflow {
+  cut?: { announced: number | undefined };
+}
+
+/**
+ * Cancels `request` as soon as its response announces (Content-Length) or delivers more than
+ * MAX_LOGIN_BODY_BYTES; the socket is destroyed and what was read is dropped. `overflow` says
+ * why the request then rejects.
+ */
+function boundedBody<T>(request: CancelableRequest<T>, overflow: Overflow): CancelableRequest<T> {
+  const stop = (announced: number | undefined) => {
+    if (overflow.cut) return;
+    overflow.cut = { announced };
+    request.cancel();
+  };
+  // The first progress event comes with the response head; `total` is its Content-Length.
+  request.on('downloadProgress', (progress: { transferred: number; total?: number | undefined }) => {
+    if (progress.total !== undefined && progress.total > MAX_LOGIN_BODY_BYTES) stop(progress.total);
+    else if (progress.transferred > MAX_LOGIN_BODY_BYTES) stop(undefined);
+  });
+  return request;
+}
+
+function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknown): CookieRefusedError {
+  const what = cut.announced === undefined ? `sent a login response body over the ${MAX_LOGIN_BODY_BYTES} bytes read` : `announced a login response body of ${cut.announced} bytes, over the ${MAX_LOGIN_BODY_BYTES} bytes read`;
+  return new CookieRefusedError(`${displayUrl(url)} ${what}; a CouchDB-style /_session answers a few hundred bytes; refused, nothing written`, { cause });
 }
 
 function readCa(path: string, name: string): string {
