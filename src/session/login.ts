@@ -73,7 +73,7 @@ export async function login(session: SessionConfig, password: string): Promise<L
 export const MAX_LOGIN_BODY_BYTES = 64 * 1024;
 
 /** Set by boundedBody when it cancelled a request: the size the backend announced, if that was the reason. */
-interface Overflow {
+export interface Overflow {
   cut?: { announced: number | undefined };
 }
 
@@ -82,7 +82,7 @@ interface Overflow {
  * MAX_LOGIN_BODY_BYTES; the socket is destroyed and what was read is dropped. `overflow` says
  * why the request then rejects.
  */
-function boundedBody<T>(request: CancelableRequest<T>, overflow: Overflow): CancelableRequest<T> {
+export function boundedBody<T>(request: CancelableRequest<T>, overflow: Overflow): CancelableRequest<T> {
   const stop = (announced: number | undefined) => {
     if (overflow.cut) return;
     overflow.cut = { announced };

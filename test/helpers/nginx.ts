@@ -41,6 +41,8 @@ export interface NginxOptions {
   fallback?: string;
   /** Session name sent to the fallback. */
   session?: string;
+  /** nginx's worker_shutdown_timeout (default 10s, so a test's graceful stop is quick). */
+  workerShutdownTimeout?: string;
 }
 
 export interface Nginx {
@@ -91,7 +93,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     confPath,
     `daemon off;
 worker_processes 1;
-worker_shutdown_timeout 10s;
+worker_shutdown_timeout ${options.workerShutdownTimeout ?? '10s'};
 pid ${pidFile};
 error_log ${errorLog} notice;
 events { worker_connections 8192; }

@@ -19,6 +19,8 @@ export interface ScriptedStackOptions {
   login?: string;
   username: string;
   password: string;
+  /** nginx's worker_shutdown_timeout (see nginx.ts). */
+  workerShutdownTimeout?: string;
 }
 
 export interface ScriptedStack {
@@ -57,7 +59,7 @@ export async function startScriptedStack(options: ScriptedStackOptions): Promise
   const adminListen = `127.0.0.1:${await freePort()}`;
   let nginx: Nginx;
   try {
-    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: options.backend, fallback });
+    nginx = await startNginx({ prefix: join(dir, 'nginx'), include, backend: options.backend, fallback, ...(options.workerShutdownTimeout ? { workerShutdownTimeout: options.workerShutdownTimeout } : {}) });
   } catch (error) {
     await tmp.remove();
     throw error;
