@@ -10,13 +10,16 @@ import got from 'got';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ExitCode, RefresherError, describeSystemError, type ExitCodeValue } from '../errors.js';
 import { lookupMaster } from '../nginx/master.js';
-import { nginxTestArgv, testNginxConfig } from '../nginx/test-config.js';
-import { displayUrl, sessionUrl } from '../session/login.js';
+import { dumpNginxConfig, nginxTestArgv, testNginxConfig } from '../nginx/test-config.js';
+import { MAX_LOGIN_BODY_BYTES, boundedBody, displayUrl, sessionUrl, type Overflow } from '../session/login.js';
 import { readPassword } from '../session/password.js';
+import { kitAgreement } from './check-kit.js';
 import { loadFromOptions, stdOutput, type GlobalOptions } from './context.js';
 
 interface Finding {
   ok: boolean;
+  /** A problem that does not fail the check (printed WARN; the exit code stays 0). */
+  warn?: boolean;
   what: string;
   detail: string;
   exitCode: ExitCodeValue;
@@ -29,10 +32,20 @@ export async function check(options: GlobalOptions): Promise<ExitCodeValue> {
   findings.push(await writableDir(config.state_dir, 'state_dir', true));
   for (const session of config.sessions) findings.push(...(await checkSession(session)));
   findings.push(...(await checkNginx(config)));
-  for (const f of findings) (f.ok ? stdOutput.line : stdOutput.warn)(`${f.ok ? 'ok' : 'FAIL'}  ${f.what}: ${f.detail}`);
+  findings.push(...(await checkKit(config)));
+  for (const f of findings) (f.ok && !f.warn ? stdOutput.line : stdOutput.warn)(`${f.ok ? (f.warn ? 'WARN' : 'ok') : 'FAIL'}  ${f.what}: ${f.detail}`);
   const failures = findings.filter((f) => !f.ok);
-  stdOutput.line(failures.length === 0 ? 'all checks passed' : `${failures.length} problem(s) found`);
+  const warnings = findings.filter((f) => f.ok && f.warn).length;
+  const noted = warnings > 0 ? ` (${warnings} warning(s))` : '';
+  stdOutput.line(failures.length === 0 ? `all checks passed${noted}` : `${failures.length} problem(s) found${noted}`);
   return failures[0]?.exitCode ?? ExitCode.OK;
+}
+
+/** Warnings where nginx's configuration (nginx -T) and the daemon's timing disagree. */
+async function checkKit(config: Config): Promise<Finding[]> {
+  const dump = await dumpNginxConfig(config.nginx);
+  if (!dump.ok) return [{ ok: true, warn: true, what: 'nginx timeouts', detail: `not compared with the daemon's: ${dump.why} (run check as root)`, exitCode: ExitCode.OK }];
+  return kitAgreement(config, dump.text).map((n) => ({ ok: true, warn: n.warn, what: n.what, detail: n.detail, exitCode: ExitCode.OK }));
 }
 
 async function checkSession(session: SessionConfig): Promise<Finding[]> {
@@ -52,12 +65,14 @@ async function checkSession(session: SessionConfig): Promise<Finding[]> {
 async function backendReachable(session: SessionConfig): Promise<Finding> {
   const url = sessionUrl(session.url);
   const what = `session ${session.name} backend`;
+  const overflow: Overflow = {};
   try {
-    const res = await got.get(url, { throwHttpErrors: false, followRedirect: false, retry: { limit: 0 }, timeout: { request: session.timeout * 1000 } });
+    const res = await boundedBody(got.get(url, { throwHttpErrors: false, followRedirect: false, retry: { limit: 0 }, timeout: { request: session.timeout * 1000 }, decompress: false }), overflow);
     if (res.statusCode === 404) return { ok: false, what, detail: `${displayUrl(url)} answered 404: no /_session there; check url`, exitCode: ExitCode.PROTOCOL };
     if (res.statusCode >= 500) return { ok: false, what, detail: `${displayUrl(url)} answered ${res.statusCode}`, exitCode: ExitCode.BACKEND_UNAVAILABLE };
     return { ok: true, what, detail: `${displayUrl(url)} answered ${res.statusCode}`, exitCode: ExitCode.OK };
   } catch (error) {
+    if (overflow.cut) return { ok: false, what, detail: `${displayUrl(url)} answered with a body over ${MAX_LOGIN_BODY_BYTES} bytes; a CouchDB-style /_session answers a few hundred`, exitCode: ExitCode.COOKIE_REFUSED };
     return { ok: false, what, detail: `cannot reach ${displayUrl(url)}: ${describeSystemError(error)}`, exitCode: ExitCode.BACKEND_UNAVAILABLE };
   }
 }

@@ -32,6 +32,8 @@ export interface SessionStatus {
   last_error: { code: string | undefined; message: string | undefined } | null;
   /** A condition the daemon saw in the last ten minutes that a later success does not undo (e.g. ERR_SESSION_LOOP). */
   alert: { code: string; message: string; at: string } | null;
+  /** Why the include or state file cannot be used (not a regular file, a link, too big), or null. */
+  file_problem: string | null;
 }
 
 /** How long an alert from the daemon stays in `status`. */
@@ -62,6 +64,7 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
       last_at: st?.last?.at ?? null,
       last_error: st?.last?.result === 'error' ? { code: st.last.code, message: st.last.message } : null,
       alert: st?.alert && now.getTime() - Date.parse(st.alert.at) < ALERT_TTL_MS ? st.alert : null,
+      file_problem: snap.problem?.message ?? null,
     });
   }
   if (options.json) stdOutput.line(JSON.stringify({ sessions: rows }));
@@ -70,6 +73,7 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
 }
 
 function humanLine(r: SessionStatus): string {
+  if (r.file_problem) return `${r.session}: ${r.file_problem}`;
   if (r.generation === 0 && !r.last_result) return `${r.session}: no session yet (never refreshed)`;
   const left = r.seconds_left === null ? 'no cookie' : r.seconds_left > 0 ? `${r.seconds_left}s left` : `expired ${-r.seconds_left}s ago`;
   const parts = [`${r.session}: generation ${r.generation}`, `issued ${r.issued ?? '-'}`, `expires ${r.expires ?? '-'} (${left})`];

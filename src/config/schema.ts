@@ -3,8 +3,11 @@
  * the messages it produces are turned into one line per problem by `validate.ts`.
  */
 import { z } from 'zod';
+import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
 
-const seconds = z.number().positive();
+/** Longest wait a timer can hold: setTimeout fires at once beyond 2^31-1 ms (about 24.8 days). */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const seconds = z.number().positive().max(MAX_TIMER_SECONDS, { message: `must be at most ${MAX_TIMER_SECONDS} seconds (about 24 days; timers cannot wait longer)` });
 const absolutePath = z.string().refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
 const nginxVariable = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an nginx variable name (letters, digits, _), without the $' });
 
@@ -35,7 +38,7 @@ export const sessionSchema = z
     /** The session cookie's name. */
     cookie_name: z.string().regex(/^[A-Za-z0-9!#%&'*+.^_`|~-]+$/, { message: 'must be a cookie name (RFC 6265 token)' }).default('AuthSession'),
     /** Session lifetime in seconds, used when the cookie carries no Max-Age or Expires. */
-    lifetime: z.number().int().positive().default(600),
+    lifetime: z.number().int().positive().max(MAX_LIFETIME_SECONDS, { message: `must be at most ${MAX_LIFETIME_SECONDS} seconds (30 days), the longest lifetime believed` }).default(600),
     /** Group owning the include (name or gid), so nginx can read it; default: the process's group. */
     group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
     /** CA bundle (PEM) trusted for an https backend, in addition to the system's. */

@@ -4,6 +4,7 @@
  * replayed with the current cookie (a refresh first, shared by all callers, when the failed
  * generation is the current one). One replay only: a second 401 goes back to the client as is.
  */
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -32,6 +33,9 @@ export interface FallbackServer {
   drained(): Promise<void>;
 }
 
+/** What a client is told when no session is available: nothing about the backend, the user or the cause. */
+export const UNAVAILABLE_REASON = 'the backend session is unavailable; try again after Retry-After seconds';
+
 function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers }).end(text);
@@ -44,7 +48,7 @@ export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean): {
   const url = req.url ?? '';
   // Origin-form only: an absolute URI or "//host" must never choose where the replay goes.
   if (!url.startsWith('/') || url.startsWith('//')) return { status: 400, reason: 'the request target must be a path (origin-form)' };
-  if (hasDotSegment(url)) return { status: 400, reason: 'the request path has "." or ".." segments' };
+  if (hasDotSegment(url)) return { status: 400, reason: 'the request path has a "." or ".." segment (in some spelling: %2e, %2f, %5c, backslash, double-encoded)' };
   if (req.method === 'CONNECT' || req.method === 'TRACE') return { status: 405, reason: `${req.method} is not replayed` };
   if (!req.headers[SESSION_HEADER]) return { status: 400, reason: `missing ${SESSION_HEADER} header (set it in nginx's @session_refresh location)` };
   const generation = req.headers[GENERATION_HEADER];
@@ -103,18 +107,22 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     const got = await runner.cookieForReplay(failed);
     if (!got.ok) {
       options.metrics.replays.inc({ session: name, outcome: got.code === 'ERR_SESSION_LOOP' ? 'session_loop' : 'refresh_failed' });
-      log.warn({ code: got.code, retry_after: got.retryAfter }, 'fallback: no session to replay with; answering 503');
+      // The client learns only that there is no session and which log line tells why: the
+      // reason names the backend and the user, and quotes what the backend said.
+      const requestId = randomUUID();
+      log.warn({ request_id: requestId, code: got.code, retry_after: got.retryAfter, reason: got.reason }, 'fallback: no session to replay with; answering 503');
       req.resume();
-      sendJson(res, 503, { error: 'session_unavailable', code: got.code, reason: got.reason }, { 'retry-after': String(got.retryAfter) });
+      sendJson(res, 503, { error: 'session_unavailable', reason: UNAVAILABLE_REASON, request_id: requestId }, { 'retry-after': String(got.retryAfter) });
       return;
     }
     const target = replayTarget(base, req.url!);
-    const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http });
+    const requestId = randomUUID();
+    const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId });
     const label = replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
     const fields = { method: req.method, failed_generation: failed, generation: got.generation, verdict: got.verdict, outcome: label };
-    if (error) log.warn({ ...fields, reason: error }, 'fallback: request replayed');
+    if (error) log.warn({ ...fields, request_id: requestId, reason: error }, 'fallback: request replayed');
     else if (outcome === 'unauthorized_again') log.warn({ ...fields, reason: UNAUTHORIZED_REASON[got.verdict] }, 'fallback: request replayed; a 401 reached the client');
     else log.info(fields, 'fallback: request replayed');
   };

@@ -48,14 +48,35 @@ function connectionListed(value: string | string[] | undefined): Set<string> {
 }
 
 /**
- * True when a request path has a "." or ".." segment, also spelled %2e or with backslashes:
- * URL normalisation would resolve it, and ".." could climb out of the backend's path prefix.
+ * Percent-encodings that could turn into a dot, a separator or a segment end at some hop that
+ * decodes before normalising: %2e (.), %2f (/), %5c (\\), %3b (;), %3f (?), %23 (#), their
+ * overlong UTF-8 and IIS %u spellings, and %25 (%), so a double-encoded %252e is seen as well.
+ */
+const DOT_RELEVANT = /%(?:2e|2f|5c|3b|3f|23|25)|%c0%ae|%c0%af|%c1%9c|%u00(?:2e|2f|5c)/gi;
+
+const DECODED: Record<string, string> = { '2e': '.', '2f': '/', '5c': '\\', '3b': ';', '3f': '?', '23': '#', '25': '%', c0ae: '.', c0af: '/', c19c: '\\', u002e: '.', u002f: '/', u005c: '\\' };
+
+/** How many layers of percent-encoding are peeled off; a path still changing after that is refused. */
+const MAX_DECODE_ROUNDS = 8;
+
+/**
+ * True when a request path has a "." or ".." segment in any spelling: "%2e" (any case, also
+ * double-encoded as "%252e" or overlong), separated by "/", "\\", "%2f" or "%5c", and ended by
+ * the separator, the end, or ";", "?" or "#" (path parameters and encoded query marks). A proxy
+ * or backend that decodes before it normalises would resolve such a segment, and ".." could
+ * climb out of the backend's path prefix. The query (after the first raw "?") is not looked at.
  */
 export function hasDotSegment(requestPath: string): boolean {
   const q = requestPath.indexOf('?');
   // The URL parser drops tabs and newlines, so "/.\t./" would still climb: drop them first too.
-  const path = (q < 0 ? requestPath : requestPath.slice(0, q)).replace(/[\t\n\r]/g, '').replace(/%2e/gi, '.').replace(/\\|%5c/gi, '/');
-  return /(^|\/)\.{1,2}(\/|$)/.test(path);
+  let path = (q < 0 ? requestPath : requestPath.slice(0, q)).replace(/[\t\n\r]/g, '');
+  for (let round = 0; ; round++) {
+    const next = path.replace(DOT_RELEVANT, (m) => DECODED[m.slice(1).replace('%', '').toLowerCase()] ?? m);
+    if (next === path) break;
+    if (round === MAX_DECODE_ROUNDS) return true;
+    path = next;
+  }
+  return path.split(/[/\\]/).some((segment) => /^\.{1,2}(?:[;?#]|$)/.test(segment));
 }
 
 /**
@@ -77,6 +98,8 @@ export interface ReplayOptions {
   cookie: string;
   timeoutMs: number;
   agent: http.Agent | https.Agent;
+  /** Put in a 502 body so the client can quote it; the log line with the cause carries the same id. */
+  requestId?: string | undefined;
 }
 
 /** A request without a body can be sent twice; one with a body has been streamed away. */
@@ -136,7 +159,8 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
   } catch (error) {
     const reason = `replay to ${options.target.origin} failed: ${error instanceof Error ? error.message : String(error)}`;
     if (!res.headersSent) {
-      const body = JSON.stringify({ error: 'bad_gateway', reason });
+      // The cause names the backend: it goes to the log (see ReplayResult), not to the client.
+      const body = JSON.stringify({ error: 'bad_gateway', reason: 'the backend did not answer the replayed request', ...(options.requestId ? { request_id: options.requestId } : {}) });
       res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     } else res.destroy();
     return { outcome: 'backend_error', error: reason };

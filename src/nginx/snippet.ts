@@ -63,7 +63,18 @@ export function snippetValues(config: Config, session: SessionConfig, version: s
     ssl,
     fallback,
     replay_timeout: String(Math.ceil(config.daemon.replay_timeout)),
+    fallback_timeout: String(fallbackReadTimeout(config, session)),
   };
+}
+
+/**
+ * Seconds nginx may wait for the fallback's answer (its proxy_read_timeout): the daemon may first
+ * wait for another run's lock (lock_timeout), then log in (every attempt's timeout, plus up to
+ * 5 s of backoff between retries), then replay (daemon.replay_timeout). A shorter wait would
+ * make nginx answer 504 for a replay the daemon is still allowed to run.
+ */
+export function fallbackReadTimeout(config: Config, session: SessionConfig): number {
+  return Math.ceil(config.lock_timeout + session.timeout * (session.retries + 1) + 5 * session.retries + config.daemon.replay_timeout);
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { SessionConfig } from '../config/schema.js';
+import { WriteError } from '../errors.js';
 import { readIfExists } from '../render/write.js';
 import { loginReason, type LoginReason } from '../state/freshness.js';
 import { readState, type SessionState } from '../state/store.js';
@@ -14,6 +15,11 @@ export interface SessionSnapshot {
   state: SessionState | undefined;
   include: Buffer | undefined;
   includeSha256: string | undefined;
+  /**
+   * Why the include or the state file cannot be used (not a regular file, a symbolic link, too
+   * big, unreadable). The unusable file reads as absent here; a pass must refuse to go on.
+   */
+  problem?: WriteError | undefined;
 }
 
 /** sha256 hex of some bytes. */
@@ -21,10 +27,17 @@ export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Reads the state file and the include. */
+/** Reads the state file and the include. Never throws for an odd file: see `problem`. */
 export async function snapshot(stateDir: string, session: SessionConfig): Promise<SessionSnapshot> {
-  const [state, include] = await Promise.all([readState(stateDir, session.name), readIfExists(session.include)]);
-  return { state, include, includeSha256: include ? sha256(include) : undefined };
+  const [state, include] = await Promise.allSettled([readState(stateDir, session.name), readIfExists(session.include, { what: 'the include', key: 'include' })]);
+  const value = <T>(result: PromiseSettledResult<T>): T | undefined => {
+    if (result.status === 'fulfilled') return result.value;
+    if (result.reason instanceof WriteError) return undefined;
+    throw result.reason;
+  };
+  const bytes = value(include);
+  const problem = [include, state].find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as WriteError | undefined;
+  return { state: value(state), include: bytes, includeSha256: bytes ? sha256(bytes) : undefined, ...(problem ? { problem } : {}) };
 }
 
 /** What the caller asks of a pass beyond "keep it fresh". */

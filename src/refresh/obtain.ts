@@ -50,7 +50,7 @@ export async function renew(session: SessionConfig, current: string, deps: Pick<
     throw error;
   }
   if (`${session.cookie_name}=${cookie.value}` === current) return { kind: 'unchanged' };
-  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: answer.receivedAt, serverDate: answer.serverDate });
+  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: answer.receivedAt, serverDate: answer.serverDate, cookieName: session.cookie_name });
   return { kind: 'renewed', cookie, expiry };
 }
 
@@ -59,7 +59,7 @@ export async function logIn(session: SessionConfig, deps: ObtainDeps): Promise<O
   const password = await deps.readPassword(session);
   const response = await deps.login(session, password);
   const cookie = pickSessionCookie(response.setCookie, session.cookie_name);
-  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: response.receivedAt, serverDate: response.serverDate });
+  const expiry = computeExpiry({ cookie, username: session.username, lifetime: session.lifetime, now: response.receivedAt, serverDate: response.serverDate, cookieName: session.cookie_name });
   return { cookie, expiry, by: 'login' };
 }
 

@@ -16,6 +16,7 @@ import { createReloader } from '../nginx/reload.js';
 import { parseIncludeCookie, parseIncludeGeneration, renderInclude } from '../render/include.js';
 import { login } from '../session/login.js';
 import { readPassword } from '../session/password.js';
+import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
 import { probeSession } from '../session/probe.js';
 import { ensureStateDir, writeState, type SessionState } from '../state/store.js';
 import { pendingWork, sha256, snapshot, type SessionSnapshot, type WorkOptions } from './fresh.js';
@@ -112,6 +113,7 @@ export async function reloadOwed(config: Config, session: SessionConfig, deps: R
 }
 
 async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, snap: SessionSnapshot, options: RefreshOptions, log: Logger): Promise<RefreshOutcome> {
+  if (snap.problem) throw snap.problem;
   const work = pendingWork(snap, deps.now(), options);
   const base = { session: session.name, generation: snap.state?.generation ?? 0, issued: snap.state?.issued, expires: snap.state?.expires, wrote: false, reloaded: false, exitCode: 0 as const };
   if (work === undefined) {
@@ -133,6 +135,10 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
     return { ...base, action: 'noop', reason: 'confirmed', reloadOwed: false };
   }
   const { cookie, expiry } = obtained;
+  if (expiry.clampedFrom !== undefined) {
+    const claimed = Number.isFinite(expiry.clampedFrom) ? `${Math.round(expiry.clampedFrom)}s` : 'beyond the date range';
+    log.warn({ expiry_source: expiry.source, claimed_seconds: Number.isFinite(expiry.clampedFrom) ? Math.round(expiry.clampedFrom) : null }, `the backend's ${session.cookie_name} cookie claims to last ${claimed} (${expiry.source}); treated as ${MAX_LIFETIME_SECONDS}s (30 days), the longest believed`);
+  }
 
   const includeGeneration = previousText === undefined ? undefined : parseIncludeGeneration(previousText, session.variable);
   const render = (generation: number) =>

@@ -20,6 +20,7 @@ export async function blankExpiredSession(config: Config, session: SessionConfig
   await ensureStateDir(config.state_dir);
   const written = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
+    if (snap.problem) throw snap.problem;
     const state = snap.state ?? { generation: 0 };
     const generation = Math.max(state.generation, parseIncludeGeneration(snap.include?.toString('utf8') ?? '', session.variable) ?? 0);
     const intact = snap.includeSha256 !== undefined && snap.includeSha256 === state.include_sha256;
@@ -45,6 +46,7 @@ export async function blankExpiredSession(config: Config, session: SessionConfig
 export async function reinstallInclude(config: Config, session: SessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
   const generation = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
+    if (snap.problem) throw snap.problem;
     const wanted = sha256(text);
     if (snap.state?.include_sha256 !== wanted) return undefined;
     if (snap.includeSha256 === wanted) return -1;

@@ -4,9 +4,11 @@
  * the new bytes, never a mix, and a crash at any point leaves one or the other.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { WriteError, describeSystemError, hasCode } from '../errors.js';
+import { UnsafeFileError, readSmallFile } from '../small-file.js';
 
 export interface WriteOptions {
   /** File mode, e.g. 0o640; applied with fchmod so the umask cannot widen or narrow it. */
@@ -15,13 +17,36 @@ export interface WriteOptions {
   gid?: number | undefined;
 }
 
-/** The file's bytes, or undefined when it does not exist. Other errors become WriteError. */
-export async function readIfExists(path: string): Promise<Buffer | undefined> {
+/**
+ * Largest include or state file read. Ours are a few hundred bytes (an include at most about
+ * 4.3 KiB); anything bigger was not written by session-refresher and is refused, not read.
+ */
+export const MAX_OWNED_FILE_BYTES = 64 * 1024;
+
+/** What a file is called in messages, and the configuration key that points at it. */
+export interface FileLabel {
+  /** e.g. "the include". */
+  what: string;
+  /** e.g. "include" or "state_dir". */
+  key: string;
+}
+
+/**
+ * The bytes of a file this tool owns and replaces (the include, a state file), or undefined when
+ * nothing is at the path. Only a regular file of at most MAX_OWNED_FILE_BYTES is read, and a
+ * symbolic link at the path is not followed: its target would be read, and restored into the
+ * include byte for byte. Anything else (FIFO, device, socket, directory, link, too big) and any
+ * read failure throws WriteError, naming the file, what is there and what to do; nothing is
+ * written then, so the odd file stays as it is.
+ */
+export async function readIfExists(path: string, label: FileLabel = { what: 'the file', key: 'its configuration key' }): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return await readSmallFile(path, { maxBytes: MAX_OWNED_FILE_BYTES, followLinks: false });
   } catch (error) {
-    if (hasCode(error, 'ENOENT')) return undefined;
-    throw new WriteError(`cannot read ${path}: ${describeSystemError(error)}`, { cause: error });
+    if (error instanceof UnsafeFileError) {
+      throw new WriteError(`${label.what} ${error.message}; session-refresher reads and replaces only a regular file there: move it away, or point ${label.key} elsewhere`, { cause: error });
+    }
+    throw new WriteError(`cannot read ${label.what} ${path}: ${describeSystemError(error)}`, { cause: error });
   }
 }
 
@@ -98,7 +123,7 @@ export async function removeIfExists(path: string): Promise<void> {
 async function syncDirectory(dir: string): Promise<void> {
   // Makes the rename durable. Some filesystems refuse fsync on a directory; the rename stands anyway.
   try {
-    const handle = await open(dir, 'r');
+    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
     try {
       await handle.sync();
     } finally {

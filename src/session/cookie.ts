@@ -68,10 +68,12 @@ function describeChar(code: number): string {
 
 /**
  * Finds the one cookie named `cookieName` in `setCookie` headers and validates its value.
+ * An unparseable Expires or Max-Age is ignored silently (the parser would otherwise print the
+ * backend's text on stderr), and the expiry then comes from the next source of evidence.
  * None -> ProtocolError; several -> CookieRefusedError (ambiguous); bad value -> CookieRefusedError.
  */
 export function pickSessionCookie(setCookie: readonly string[], cookieName: string): SessionCookie {
-  const matching = parseSetCookie([...setCookie], { decodeValues: false, split: false }).filter((c) => c.name === cookieName);
+  const matching = parseSetCookie([...setCookie], { decodeValues: false, split: false, silent: true }).filter((c) => c.name === cookieName);
   if (matching.length === 0) {
     throw new ProtocolError(`the backend answered the login with success but set no ${cookieName} cookie; is this a CouchDB-style /_session endpoint?`);
   }

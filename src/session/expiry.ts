@@ -6,15 +6,29 @@
  * configured lifetime; else now plus the lifetime. Absolute backend times (Expires, the cookie
  * timestamp) are corrected by the backend's Date header when it has one, so a backend whose clock
  * is off by minutes still yields a sane local expiry.
+ *
+ * The backend's word is not taken blindly: a cookie that is already expired when it arrives is
+ * refused (ProtocolError: writing it would only make the daemon log in again at once, forever),
+ * and a lifetime longer than MAX_LIFETIME_SECONDS is cut to it, so no date out of JavaScript's
+ * range (or a timer beyond it) can ever come out of here.
  */
+import { ProtocolError } from '../errors.js';
 import type { SessionCookie } from './cookie.js';
 
 export type ExpirySource = 'max-age' | 'expires' | 'cookie-timestamp' | 'lifetime';
+
+/**
+ * The longest lifetime believed, 30 days. CouchDB's default session is 10 minutes; a month is
+ * beyond any sane session, and well inside the range of dates and timers.
+ */
+export const MAX_LIFETIME_SECONDS = 30 * 24 * 3600;
 
 export interface Expiry {
   issued: Date;
   expires: Date;
   source: ExpirySource;
+  /** Set when the backend claimed a longer life than MAX_LIFETIME_SECONDS: what it claimed, in seconds (Infinity: beyond the date range). */
+  clampedFrom?: number | undefined;
 }
 
 export interface ExpiryInput {
@@ -26,6 +40,16 @@ export interface ExpiryInput {
   now: Date;
   /** The response's Date header, if any. */
   serverDate?: string | undefined;
+  /** The cookie's name, for messages. Default AuthSession. */
+  cookieName?: string | undefined;
+}
+
+/** Largest absolute value of a valid JavaScript date, in ms since the epoch. */
+const MAX_DATE_MS = 8.64e15;
+
+/** A Date for `ms`, or undefined when it is not a number or outside the date range. */
+function dateAt(ms: number): Date | undefined {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms) : undefined;
 }
 
 /**
@@ -43,35 +67,54 @@ export function cookieTimestamp(value: string, username: string): Date | undefin
   if (!decoded.startsWith(prefix)) return undefined;
   const match = /^([0-9A-Fa-f]{1,12}):/.exec(decoded.slice(prefix.length));
   if (!match) return undefined;
-  const seconds = Number.parseInt(match[1]!, 16);
-  return Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
+  return dateAt(Number.parseInt(match[1]!, 16) * 1000);
 }
 
-/** Computes issue and expiry times in the local clock. Expiry is never before `now`. */
+/**
+ * Computes issue and expiry times in the local clock. The expiry is after `now` and at most
+ * MAX_LIFETIME_SECONDS after it (`clampedFrom` says when it was cut). Throws ProtocolError when
+ * the cookie is already expired: Max-Age of 0 or less, an Expires not after the backend's own
+ * Date, or a CouchDB timestamp older than `lifetime`.
+ */
 export function computeExpiry(input: ExpiryInput): Expiry {
-  const { cookie, username, lifetime, now } = input;
+  const { cookie, username, now } = input;
+  const name = input.cookieName ?? 'AuthSession';
+  const nowMs = now.getTime();
   const serverNow = parseDate(input.serverDate);
   // Converts a backend-clock instant into local time using the Date header, when present.
-  const toLocal = (t: Date): Date => (serverNow ? new Date(now.getTime() + (t.getTime() - serverNow.getTime())) : t);
+  const toLocal = (t: Date): Date | undefined => (serverNow ? dateAt(nowMs + (t.getTime() - serverNow.getTime())) : t);
   const minted = cookieTimestamp(cookie.value, username);
-  const issued = minted ? clampNotAfter(toLocal(minted), now) : now;
+  const mintedLocal = minted ? toLocal(minted) : undefined;
+  const issued = mintedLocal && mintedLocal.getTime() < nowMs ? mintedLocal : now;
+  const expired = (what: string, todo = "check the backend's session timeout and its clock") =>
+    new ProtocolError(`the backend's ${name} cookie is already expired when issued (${what}); refused, nothing written; ${todo}`);
+  /** `seconds` from now, cut to the maximum. */
+  const lasting = (seconds: number, source: ExpirySource): Expiry => {
+    const clamped = seconds > MAX_LIFETIME_SECONDS;
+    return { issued, expires: new Date(nowMs + Math.min(seconds, MAX_LIFETIME_SECONDS) * 1000), source, ...(clamped ? { clampedFrom: seconds } : {}) };
+  };
 
-  if (cookie.maxAge !== undefined) return { issued, expires: new Date(now.getTime() + Math.max(0, cookie.maxAge) * 1000), source: 'max-age' };
-  if (cookie.expires) return { issued, expires: clampNotBefore(toLocal(cookie.expires), now), source: 'expires' };
-  if (minted) return { issued, expires: clampNotBefore(new Date(issued.getTime() + lifetime * 1000), now), source: 'cookie-timestamp' };
-  return { issued, expires: new Date(now.getTime() + lifetime * 1000), source: 'lifetime' };
+  if (cookie.maxAge !== undefined) {
+    if (!(cookie.maxAge > 0)) throw expired(`Max-Age=${cookie.maxAge}`);
+    return lasting(cookie.maxAge, 'max-age');
+  }
+  if (cookie.expires) {
+    const local = toLocal(cookie.expires);
+    // Out of the date range once corrected: the claim is "practically forever".
+    const left = local ? (local.getTime() - nowMs) / 1000 : Infinity;
+    if (!(left > 0)) throw expired(`Expires ${cookie.expires.toUTCString()}, ${Math.round(-left)}s in the past${serverNow ? " by the backend's own Date header" : ''}`);
+    return lasting(left, 'expires');
+  }
+  const lifetime = Math.min(input.lifetime, MAX_LIFETIME_SECONDS);
+  if (mintedLocal) {
+    const left = (issued.getTime() + lifetime * 1000 - nowMs) / 1000;
+    if (!(left > 0)) throw expired(`issued ${Math.round((nowMs - issued.getTime()) / 1000)}s ago by its own timestamp, lifetime is ${lifetime}s`, "set lifetime to the backend's session timeout, or check the backend's clock");
+    return { issued, expires: new Date(nowMs + left * 1000), source: 'cookie-timestamp' };
+  }
+  return lasting(input.lifetime, 'lifetime');
 }
 
 function parseDate(text: string | undefined): Date | undefined {
   if (!text) return undefined;
-  const d = new Date(text);
-  return Number.isNaN(d.getTime()) ? undefined : d;
-}
-
-function clampNotAfter(t: Date, limit: Date): Date {
-  return t.getTime() > limit.getTime() ? limit : t;
-}
-
-function clampNotBefore(t: Date, limit: Date): Date {
-  return t.getTime() < limit.getTime() ? limit : t;
+  return dateAt(new Date(text).getTime());
 }

@@ -8,10 +8,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import got, { RequestError, type Response } from 'got';
+import got, { RequestError, type CancelableRequest, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
 import { requestWithoutLateEndError } from './late-end-error.js';
+import { redact, secretSpellings } from './redact.js';
 
 /** What a successful login returns: the raw Set-Cookie headers and the backend's Date. */
 export interface LoginResponse {
@@ -37,8 +38,9 @@ export function displayUrl(url: URL): string {
 export async function login(session: SessionConfig, password: string): Promise<LoginResponse> {
   const url = sessionUrl(session.url);
   const certificateAuthority = session.ca_file ? [...rootCertificates, readCa(session.ca_file, session.name)] : undefined;
+  const overflow: Overflow = {};
   const attempt = (basic: boolean): Promise<Response<string>> =>
-    got.post(url, {
+    boundedBody(got.post(url, {
       form: { name: session.username, password },
       headers: {
         accept: 'application/json',
@@ -52,16 +54,54 @@ export async function login(session: SessionConfig, password: string): Promise<L
       // One error per failed attempt, the real one, on every Node.js (see late-end-error.ts).
       request: requestWithoutLateEndError,
       ...(certificateAuthority ? { https: { certificateAuthority } } : {}),
-    });
+      // Compressed bytes would slip past the body cap: ask for none, and do not inflate any.
+      decompress: false,
+    }), overflow);
 
   let response: Response<string>;
   try {
     response = await attempt(false);
     if (response.statusCode === 401 && response.headers['www-authenticate']) response = await attempt(true);
   } catch (error) {
+    if (overflow.cut) throw bodyTooLarge(url, overflow.cut, error);
     throw classifyRequestError(error, url, session);
   }
   return interpret(response, url, session, password);
+}
+
+/**
+ * Largest login response body read. A /_session answer is a few hundred bytes; reading on would
+ * let a backend fill the daemon's memory (a body is buffered whole) or never end.
+ */
+export const MAX_LOGIN_BODY_BYTES = 64 * 1024;
+
+/** Set by boundedBody when it cancelled a request: the size the backend announced, if that was the reason. */
+export interface Overflow {
+  cut?: { announced: number | undefined };
+}
+
+/**
+ * Cancels `request` as soon as its response announces (Content-Length) or delivers more than
+ * MAX_LOGIN_BODY_BYTES; the socket is destroyed and what was read is dropped. `overflow` says
+ * why the request then rejects.
+ */
+export function boundedBody<T>(request: CancelableRequest<T>, overflow: Overflow): CancelableRequest<T> {
+  const stop = (announced: number | undefined) => {
+    if (overflow.cut) return;
+    overflow.cut = { announced };
+    request.cancel();
+  };
+  // The first progress event comes with the response head; `total` is its Content-Length.
+  request.on('downloadProgress', (progress: { transferred: number; total?: number | undefined }) => {
+    if (progress.total !== undefined && progress.total > MAX_LOGIN_BODY_BYTES) stop(progress.total);
+    else if (progress.transferred > MAX_LOGIN_BODY_BYTES) stop(undefined);
+  });
+  return request;
+}
+
+function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknown): CookieRefusedError {
+  const what = cut.announced === undefined ? `sent a login response body over the ${MAX_LOGIN_BODY_BYTES} bytes read` : `announced a login response body of ${cut.announced} bytes, over the ${MAX_LOGIN_BODY_BYTES} bytes read`;
+  return new CookieRefusedError(`${displayUrl(url)} ${what}; a CouchDB-style /_session answers a few hundred bytes; refused, nothing written`, { cause });
 }
 
 function readCa(path: string, name: string): string {
@@ -79,7 +119,7 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
     const raw = response.headers['set-cookie'];
     return { setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
   }
-  const reason = backendReason(response.body, password);
+  const reason = backendReason(response.body, secretSpellings(session.username, password));
   const quoted = reason ? `: "${reason}"` : '';
   if (status === 401 || status === 403) {
     throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); check the password source and the account on the backend`);
@@ -89,8 +129,14 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
   throw new ProtocolError(`${where} answered ${status}${quoted}; a CouchDB-style /_session answers 200 or 401`);
 }
 
-/** The backend's `reason` (or `error`) from a JSON body, printable and short, with the password removed. */
-export function backendReason(body: string, password: string): string {
+/** Longest backend reason quoted in a message, in characters. */
+export const MAX_REASON_LENGTH = 200;
+
+/**
+ * The backend's `reason` (or `error`) from a JSON body, printable and short, with every spelling
+ * of the secrets removed first (see redact.ts): a backend may echo the request it was sent.
+ */
+export function backendReason(body: string, secrets: readonly string[]): string {
   let text = '';
   try {
     const json = JSON.parse(body) as { reason?: unknown; error?: unknown };
@@ -98,10 +144,10 @@ export function backendReason(body: string, password: string): string {
   } catch {
     return '';
   }
-  if (password) text = text.split(password).join('[redacted]');
+  text = redact(text, secrets);
   // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH)}…` : text;
 }
 
 function classifyRequestError(error: unknown, url: URL, session: SessionConfig): Error {

@@ -2,10 +2,17 @@
  * Reading a session's password from its one configured source. It is read at each login, so a
  * rotated password file is picked up without a restart.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
+import { UnsafeFileError, readSmallFile } from '../small-file.js';
+
+/**
+ * Largest password file read. A password is a line; a bigger file is not a password file (and a
+ * FIFO, device or directory is refused without reading: a systemd credential or a secret mounted
+ * through a symbolic link is fine, links are followed here).
+ */
+export const MAX_PASSWORD_FILE_BYTES = 4096;
 
 /** Where the password of `session` comes from, for messages (never the password itself). */
 export function passwordSource(session: SessionConfig, env: NodeJS.ProcessEnv = process.env): string {
@@ -29,11 +36,15 @@ export async function readPassword(session: SessionConfig, env: NodeJS.ProcessEn
       if (!dir) throw problem(`password_credential is set but $CREDENTIALS_DIRECTORY is not; run under systemd with LoadCredential=${session.password_credential}:FILE`);
       path = join(dir, session.password_credential!);
     }
+    let bytes: Buffer | undefined;
     try {
-      value = await readFile(path, 'utf8');
+      bytes = await readSmallFile(path, { maxBytes: MAX_PASSWORD_FILE_BYTES, followLinks: true });
     } catch (error) {
+      if (error instanceof UnsafeFileError) throw problem(`cannot read the password: ${error.message}`);
       throw problem(`cannot read the password from ${path}: ${describeSystemError(error)}`);
     }
+    if (bytes === undefined) throw problem(`cannot read the password from ${path}: ENOENT: no such file or directory`);
+    value = bytes.toString('utf8');
   }
   value = value.replace(/\r?\n$/, '');
   if (value === '') throw problem(`the password from ${passwordSource(session, env)} is empty`);

@@ -50,16 +50,27 @@ export function statePath(stateDir: string, name: string): string {
   return join(stateDir, `${name}.json`);
 }
 
-/** The session's state, or undefined when there is none or it is unreadable as JSON. */
+/**
+ * The session's state, or undefined when there is none or it is not JSON. Throws WriteError when
+ * the path holds something other than a small regular file (see readIfExists).
+ */
 export async function readState(stateDir: string, name: string): Promise<SessionState | undefined> {
-  const bytes = await readIfExists(statePath(stateDir, name));
+  const bytes = await readIfExists(statePath(stateDir, name), { what: 'the state file', key: 'state_dir' });
   if (!bytes) return undefined;
   try {
     const parsed = JSON.parse(bytes.toString('utf8')) as SessionState;
-    return typeof parsed === 'object' && parsed !== null && Number.isSafeInteger(parsed.generation) ? parsed : undefined;
+    if (typeof parsed !== 'object' || parsed === null || !Number.isSafeInteger(parsed.generation)) return undefined;
+    // A time that is not a date (edited by hand, or from an older version) is as good as none:
+    // it must never reach a timer or a comparison as NaN.
+    for (const key of ['issued', 'expires', 'last_login'] as const) if (parsed[key] !== undefined && !isIsoTime(parsed[key])) delete parsed[key];
+    return parsed;
   } catch {
     return undefined;
   }
+}
+
+function isIsoTime(value: unknown): boolean {
+  return typeof value === 'string' && Number.isFinite(Date.parse(value));
 }
 
 /** Writes the state atomically with mode 0600. */

@@ -17,6 +17,8 @@ export interface Couch {
   logins(): number;
   /** All POST /_session attempts logged so far, whatever their status. */
   loginAttempts(): number;
+  /** Request log lines so far (pouchdb-server's "METHOD /path STATUS ..." lines). */
+  requestLog(): readonly string[];
   /** Waits until every request made before this call has been logged (a sentinel request). */
   settle(): Promise<void>;
   /** Changes the cookie secret: every issued AuthSession cookie stops working at once. */
@@ -53,6 +55,7 @@ export async function startCouch(admin = { name: 'admin', password: 's3cret-admi
     admin: { ...admin },
     logins: () => out.count(LOGIN_OK),
     loginAttempts: () => out.count(LOGIN_ANY),
+    requestLog: () => out.lines,
     async settle() {
       const path = `/_sentinel_${process.pid}_${++sentinel}`;
       await fetch(url + path).then((r) => r.arrayBuffer());

@@ -44,6 +44,8 @@ export interface NginxOptions {
   session?: string;
   /** Log every request, with the status the client got, to `<prefix>/access.log` (see access-log.ts); default off. */
   accessLog?: boolean;
+  /** nginx's worker_shutdown_timeout (default 10s, so a test's graceful stop is quick). */
+  workerShutdownTimeout?: string;
 }
 
 export interface Nginx {
@@ -97,7 +99,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     confPath,
     `daemon off;
 worker_processes 1;
-worker_shutdown_timeout 10s;
+worker_shutdown_timeout ${options.workerShutdownTimeout ?? '10s'};
 pid ${pidFile};
 error_log ${errorLog} notice;
 events { worker_connections 8192; }

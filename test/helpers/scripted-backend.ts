@@ -1,11 +1,24 @@
 /**
  * A SCRIPTED backend, not a real one: a raw TCP server that answers `/_session` with exactly
  * the bytes a test gives it. Used only for faults no real CouchDB-compatible server produces
- * on demand: a hostile Set-Cookie, a 500, a stall. It counts the requests it received.
+ * on demand: a hostile Set-Cookie, a 500, a stall, a reason that echoes the request, a body
+ * that never ends. It counts the requests it received.
  */
 import { createServer, type Socket } from 'node:net';
 
-export type Script = (request: { method: string; path: string; headers: string }) => string | Buffer | 'stall';
+/** What the script sees of a request: the request line, the raw header lines, and the body (by Content-Length). */
+export interface ScriptedRequest {
+  method: string;
+  path: string;
+  headers: string;
+  body: string;
+}
+
+/**
+ * The answer: bytes to send before closing, 'stall' (never answer), or a function that takes the
+ * socket over (to stream an endless body, say).
+ */
+export type Script = (request: ScriptedRequest) => string | Buffer | 'stall' | ((socket: Socket) => void);
 
 export interface ScriptedBackend {
   url: string;
@@ -30,18 +43,24 @@ export async function startScriptedBackend(initial: Script): Promise<ScriptedBac
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    let head = '';
+    let received = '';
+    let answered = false;
     socket.on('data', (chunk) => {
-      head += chunk.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
+      if (answered) return;
+      received += chunk.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const [requestLine = '', ...rest] = head.slice(0, end).split('\r\n');
+      const [requestLine = '', ...rest] = received.slice(0, end).split('\r\n');
+      const length = Number(/^content-length:\s*(\d+)\s*$/im.exec(rest.join('\n'))?.[1] ?? 0);
+      const body = received.slice(end + 4);
+      if (body.length < length) return;
       const [method = '', path = ''] = requestLine.split(' ');
       count++;
-      const answer = script({ method, path, headers: rest.join('\n') });
-      head = '';
+      answered = true;
+      const answer = script({ method, path, headers: rest.join('\n'), body: body.slice(0, length) });
       if (answer === 'stall') return;
-      socket.end(typeof answer === 'string' ? Buffer.from(answer, 'latin1') : answer);
+      if (typeof answer === 'function') answer(socket);
+      else socket.end(typeof answer === 'string' ? Buffer.from(answer, 'latin1') : answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

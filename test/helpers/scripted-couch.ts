@@ -13,6 +13,10 @@ export interface ScriptedCouch {
   logins(): number;
   /** Invalidates every cookie minted so far, as a restart with a new secret would. */
   rotate(): void;
+  /** Attributes appended to the Set-Cookie of later logins, e.g. "; Max-Age=0" (default none). */
+  setCookieAttributes(attributes: string): void;
+  /** Milliseconds an authorized (non-login) request waits before it is answered (default 0). */
+  setDelay(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -21,6 +25,8 @@ export async function startScriptedCouch(user: string, password: string): Promis
   let logins = 0;
   const cookieFor = (e: number) => Buffer.from(`${user}:${Math.floor(Date.now() / 1000).toString(16).toUpperCase()}:epoch${e}`).toString('base64url');
   let current = '';
+  let attributes = '';
+  let delayMs = 0;
   const server = http.createServer((req, res) => {
     const hash = createHash('sha256');
     const login = req.method === 'POST' && req.url === '/_session';
@@ -40,7 +46,7 @@ export async function startScriptedCouch(user: string, password: string): Promis
         }
         logins++;
         current = cookieFor(epoch);
-        res.writeHead(200, { 'set-cookie': `AuthSession=${current}; Version=1; Path=/; HttpOnly`, 'content-type': 'application/json' });
+        res.writeHead(200, { 'set-cookie': `AuthSession=${current}; Version=1; Path=/; HttpOnly${attributes}`, 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok: true, name: user, roles: ['_admin'] }));
         return;
       }
@@ -56,8 +62,11 @@ export async function startScriptedCouch(user: string, password: string): Promis
         res.end('{"error":"unauthorized","reason":"You are not a server admin."}');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': `AuthSession=${current}; Path=/` });
-      res.end(JSON.stringify({ bytes, sha256: hash.digest('hex') }));
+      const answer = JSON.stringify({ bytes, sha256: hash.digest('hex') });
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': `AuthSession=${current}; Path=/` });
+        res.end(answer);
+      }, delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -70,6 +79,8 @@ export async function startScriptedCouch(user: string, password: string): Promis
       epoch++;
       current = '';
     },
+    setCookieAttributes: (a) => (attributes = a),
+    setDelay: (ms) => (delayMs = ms),
     stop: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
+import { kitAgreement } from '../../src/commands/check-kit.js';
+import { validateConfig } from '../../src/config/validate.js';
+import { directiveValues, parseNginxTime, stripComments } from '../../src/nginx/directives.js';
 import { runCli } from '../helpers/cli.js';
+import { startCouch } from '../helpers/couch.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { startScriptedCouch } from '../helpers/scripted-couch.js';
+import { startScriptedStack } from '../helpers/scripted-stack.js';
 import { nginxBinary, placeholderInclude, skipWithoutNginx, startNginx, type Nginx } from '../helpers/nginx.js';
 import { ROOT } from '../helpers/paths.js';
 import { rawResponse, startScriptedBackend, type ScriptedBackend } from '../helpers/scripted-backend.js';
@@ -79,6 +86,15 @@ describe('the shipped nginx kit', { skip }, () => {
       await writeFile(conf, `pid ${dir.path}/nginx.pid;\nerror_log ${dir.path}/error.log;\n${example}`);
       const result = spawnSync(nginxBinary()!, ['-t', '-p', dir.path, '-c', conf], { encoding: 'utf8' });
       assert.equal(result.status, 0, result.stderr);
+
+      // The example, the generated parts and the daemon's defaults agree, as nginx itself reads them.
+      const dump = spawnSync(nginxBinary()!, ['-T', '-q', '-p', dir.path, '-c', conf], { encoding: 'utf8' });
+      assert.equal(dump.status, 0, dump.stderr);
+      const defaults = validateConfig({ sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'UNUSED', include }] });
+      assert.ok(defaults.ok);
+      const shutdown = parseNginxTime(directiveValues(stripComments(dump.stdout), 'worker_shutdown_timeout')[0] ?? '');
+      assert.ok(shutdown !== undefined && shutdown >= defaults.config.daemon.replay_timeout, `the example's worker_shutdown_timeout (${shutdown}s) is at least the default daemon.replay_timeout`);
+      assert.deepEqual(kitAgreement(defaults.config, dump.stdout).filter((n) => n.warn), [], 'check finds nothing to warn about');
     } finally {
       await dir.remove();
     }
@@ -138,5 +154,72 @@ describe('the shipped nginx kit', { skip }, () => {
       }
       assert.equal(backend.requests(), before, 'none of them reached the backend');
     });
+  });
+});
+
+/** The example's worker_shutdown_timeout, as written in nginx/nginx.conf.example. */
+async function exampleShutdownTimeout(): Promise<string> {
+  const example = await readFile(join(ROOT, 'nginx', 'nginx.conf.example'), 'utf8');
+  const value = directiveValues(stripComments(example), 'worker_shutdown_timeout')[0];
+  assert.ok(value, 'the example sets worker_shutdown_timeout');
+  return value;
+}
+
+describe('the kit agrees with itself at run time', { skip }, () => {
+  test('check warns when the running nginx cuts old workers before daemon.replay_timeout, and is quiet with the example\'s value', async () => {
+    const couch = await startCouch();
+    try {
+      for (const [timeout, warned] of [['10s', true], [await exampleShutdownTimeout(), false]] as const) {
+        const stack = await startScriptedStack({ backend: couch.url, username: couch.admin.name, password: couch.admin.password, workerShutdownTimeout: timeout });
+        try {
+          const run = await stack.cli(['check']);
+          assert.equal(run.code, 0, `${timeout}: a warning does not fail the check:\n${run.stdout}${run.stderr}`);
+          const line = run.stderr.split('\n').find((l) => l.includes('nginx worker_shutdown_timeout'));
+          if (warned) {
+            assert.equal(line, `session-refresher: WARN  nginx worker_shutdown_timeout: ${timeout} is shorter than daemon.replay_timeout (60s): a reload cuts replays still running, with no log line; set worker_shutdown_timeout to at least 60s, or lower daemon.replay_timeout`);
+            assert.match(run.stdout, /all checks passed \(1 warning\(s\)\)/);
+          } else {
+            assert.equal(line, undefined, run.stderr);
+            assert.match(run.stdout, new RegExp(`ok {2}nginx worker_shutdown_timeout: ${timeout}, not shorter than daemon\\.replay_timeout \\(60s\\)`));
+            assert.match(run.stdout, /ok {2}session couch nginx fallback: proxy_read_timeout \d+s in location @session_refresh covers/);
+            assert.match(run.stdout, /all checks passed$/m);
+          }
+        } finally {
+          await stack.stop();
+        }
+      }
+    } finally {
+      await couch.stop();
+    }
+  });
+
+  test('a replay still running when its own refresh reloads nginx is cut at 1s, and completes under the example\'s worker_shutdown_timeout (scripted CouchDB that answers in 3 s)', async (t) => {
+    const outcomes: Record<string, string> = {};
+    for (const timeout of ['1s', await exampleShutdownTimeout()]) {
+      const couch = await startScriptedCouch('svc', 'kit-secret');
+      const stack = await startScriptedStack({ backend: couch.url, username: 'svc', password: 'kit-secret', workerShutdownTimeout: timeout });
+      const daemon = await startDaemon(stack.configPath);
+      try {
+        await stack.nginx.waitForGeneration(1);
+        couch.setDelay(3000);
+        couch.rotate();
+        const reloads = await stack.nginx.reloads();
+        const mark = daemon.mark();
+        outcomes[timeout] = await fetch(`${stack.nginx.url}/db/doc`).then(
+          async (res) => `${res.status} ${await res.text()}`,
+          (error: Error) => `failed: ${String((error.cause as Error | undefined)?.message ?? error.message)}`,
+        );
+        await daemon.waitForMsgAfter(mark, /nginx reloaded/);
+        assert.ok((await stack.nginx.reloads()) > reloads, 'the refresh reloaded nginx while the replay ran');
+      } finally {
+        await daemon.stop();
+        await stack.stop();
+        await couch.stop();
+      }
+    }
+    t.diagnostic(`client saw: ${JSON.stringify(outcomes)}`);
+    assert.doesNotMatch(outcomes['1s']!, /^200 /, `with worker_shutdown_timeout 1s the replay is cut: ${outcomes['1s']}`);
+    const kept = Object.entries(outcomes).find(([t]) => t !== '1s')!;
+    assert.match(kept[1], /^200 \{"bytes":0,/, `with the example's ${kept[0]} the replay completes: ${kept[1]}`);
   });
 });

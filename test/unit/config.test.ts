@@ -178,4 +178,13 @@ describe('validateConfig', () => {
     const problems = problemsOf({ sessions: [session({ variable: '$auth_cookie' })] });
     assert.match(problems.join('\n'), /sessions\[0\] \(couch\)\.variable: must be an nginx variable name/);
   });
+  it('refuses a lifetime over 30 days and a number of seconds no timer can wait, naming the limit', () => {
+    const problems = problemsOf({ lock_timeout: 3e6, daemon: { replay_timeout: 1e12 }, sessions: [session({ lifetime: 2_592_001, timeout: 1e9 })] });
+    const text = problems.join('\n');
+    assert.match(text, /^sessions\[0\] \(couch\)\.lifetime: must be at most 2592000 seconds \(30 days\)/m);
+    assert.match(text, /^sessions\[0\] \(couch\)\.timeout: must be at most 2147483 seconds/m);
+    assert.match(text, /^daemon\.replay_timeout: must be at most 2147483 seconds/m);
+    assert.match(text, /^lock_timeout: must be at most 2147483 seconds/m);
+    assert.ok(validateConfig({ sessions: [session({ lifetime: 2_592_000, timeout: 2_147_483 })] }).ok, 'the limits themselves are allowed');
+  });
 });

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SessionCookie } from '../../src/session/cookie.js';
-import { computeExpiry, cookieTimestamp } from '../../src/session/expiry.js';
+import { ExitCode, ProtocolError } from '../../src/errors.js';
+import { MAX_LIFETIME_SECONDS, computeExpiry, cookieTimestamp } from '../../src/session/expiry.js';
 
 /** Builds a value shaped like CouchDB's AuthSession: base64url("user:HEXSECONDS:" + hmac bytes). */
 function couchCookieValue(username: string, issued: Date, hex: (n: number) => string = (n) => n.toString(16).toUpperCase()): string {
@@ -141,12 +142,76 @@ describe('computeExpiry', () => {
     assert.equal(expiry.issued.toISOString(), NOW.toISOString());
   });
 
-  it('never puts the expiry before now', () => {
+  it('refuses a cookie that is already expired when it arrives, saying why, with a ProtocolError (exit 76)', () => {
     const longAgo = couchCookieValue('admin', plus(NOW, -86400));
-    const cases: SessionCookie[] = [{ value: 'opaque', maxAge: -1 }, { value: 'opaque', maxAge: 0 }, { value: 'opaque', expires: plus(NOW, -60) }, { value: longAgo }];
-    for (const cookie of cases) {
-      const expiry = computeExpiry({ cookie, username: 'admin', lifetime: LIFETIME, now: NOW });
-      assert.equal(expiry.expires.toISOString(), NOW.toISOString(), `for ${JSON.stringify(cookie)}`);
+    const cases: [SessionCookie, RegExp, string?][] = [
+      [{ value: 'opaque', maxAge: 0 }, /\(Max-Age=0\)/],
+      [{ value: 'opaque', maxAge: -1 }, /\(Max-Age=-1\)/],
+      [{ value: 'opaque', expires: plus(NOW, -60) }, /\(Expires .*, 60s in the past\)/],
+      [{ value: 'opaque', expires: NOW }, /\(Expires .*, 0s in the past\)/],
+      [{ value: longAgo }, /\(issued 86400s ago by its own timestamp, lifetime is 600s\); refused, nothing written; set lifetime to the backend's session timeout/],
+    ];
+    for (const [cookie, reason] of cases) {
+      assert.throws(
+        () => computeExpiry({ cookie, username: 'admin', lifetime: LIFETIME, now: NOW }),
+        (error: unknown) => error instanceof ProtocolError && error.exitCode === ExitCode.PROTOCOL && reason.test(error.message) && /already expired when issued/.test(error.message) && !error.message.includes('\n'),
+        JSON.stringify(cookie),
+      );
     }
+  });
+
+  it("judges Expires by the backend's own Date header: ten minutes ahead of a clock an hour fast is already expired", () => {
+    const backendNow = plus(NOW, 3600);
+    assert.throws(
+      () => computeExpiry({ cookie: { value: 'opaque', expires: plus(NOW, 600) }, username: 'admin', lifetime: LIFETIME, now: NOW, serverDate: backendNow.toUTCString() }),
+      /already expired when issued \(Expires .*, 3000s in the past by the backend's own Date header\)/,
+    );
+  });
+
+  it('names the configured cookie in the refusal', () => {
+    assert.throws(() => computeExpiry({ cookie: { value: 'x', maxAge: 0 }, username: 'a', lifetime: 600, now: NOW, cookieName: 'SID' }), /the backend's SID cookie is already expired/);
+  });
+
+  it('cuts a lifetime longer than 30 days to 30 days and says what was claimed', () => {
+    const cases: [SessionCookie, number][] = [
+      [{ value: 'opaque', maxAge: MAX_LIFETIME_SECONDS + 1 }, MAX_LIFETIME_SECONDS + 1],
+      [{ value: 'opaque', maxAge: 99999999999999 }, 99999999999999],
+      [{ value: 'opaque', maxAge: Number.MAX_SAFE_INTEGER }, Number.MAX_SAFE_INTEGER],
+      [{ value: 'opaque', expires: new Date('9999-12-31T23:59:59Z') }, (Date.parse('9999-12-31T23:59:59Z') - NOW.getTime()) / 1000],
+    ];
+    for (const [cookie, claimed] of cases) {
+      const expiry = computeExpiry({ cookie, username: 'admin', lifetime: LIFETIME, now: NOW });
+      assert.equal(expiry.expires.toISOString(), plus(NOW, MAX_LIFETIME_SECONDS).toISOString(), JSON.stringify(cookie));
+      assert.equal(expiry.clampedFrom, claimed);
+    }
+    assert.equal(MAX_LIFETIME_SECONDS, 2_592_000);
+  });
+
+  it('does not mark a lifetime of exactly 30 days as cut', () => {
+    const expiry = computeExpiry({ cookie: { value: 'opaque', maxAge: MAX_LIFETIME_SECONDS }, username: 'admin', lifetime: LIFETIME, now: NOW });
+    assert.equal(expiry.clampedFrom, undefined);
+    assert.equal(expiry.expires.toISOString(), plus(NOW, MAX_LIFETIME_SECONDS).toISOString());
+  });
+
+  it('turns no date, however far out, into an invalid date: every result prints as an ISO time', () => {
+    const far = [Number.MAX_SAFE_INTEGER, 1e300, 8.64e12, 2 ** 53];
+    const inputs: Parameters<typeof computeExpiry>[0][] = [
+      ...far.map((maxAge) => ({ cookie: { value: 'opaque', maxAge }, username: 'admin', lifetime: LIFETIME, now: NOW })),
+      { cookie: { value: 'opaque', expires: new Date(8.64e15) }, username: 'admin', lifetime: LIFETIME, now: NOW, serverDate: new Date(-8.64e15).toUTCString() },
+      { cookie: { value: 'opaque', expires: new Date(8.64e15) }, username: 'admin', lifetime: LIFETIME, now: NOW, serverDate: 'Tue, 20 Apr -271821 00:00:00 GMT' },
+      { cookie: { value: couchCookieValue('admin', new Date(0), () => 'FFFFFFFFFFFF') }, username: 'admin', lifetime: LIFETIME, now: NOW },
+      { cookie: { value: couchCookieValue('admin', NOW) }, username: 'admin', lifetime: LIFETIME, now: NOW, serverDate: new Date(-8.64e15).toUTCString() },
+      { cookie: { value: 'opaque' }, username: 'admin', lifetime: 1e300, now: NOW },
+    ];
+    for (const input of inputs) {
+      const expiry = computeExpiry(input);
+      assert.doesNotThrow(() => [expiry.issued.toISOString(), expiry.expires.toISOString()], JSON.stringify(input.cookie));
+      assert.ok(expiry.expires.getTime() > NOW.getTime() && expiry.expires.getTime() <= plus(NOW, MAX_LIFETIME_SECONDS).getTime(), JSON.stringify(input.cookie));
+      assert.ok(expiry.issued.getTime() <= NOW.getTime());
+    }
+  });
+
+  it('reads no timestamp from a CouchDB-shaped value whose hex is past the date range', () => {
+    assert.equal(cookieTimestamp(couchCookieValue('admin', new Date(0), () => 'FFFFFFFFFFFF'), 'admin'), undefined);
   });
 });

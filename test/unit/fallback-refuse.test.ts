@@ -66,7 +66,7 @@ describe('refuseReason', () => {
   });
 
   it('refuses with 400 a path with dot segments, which could climb out of the backend path prefix', () => {
-    for (const url of ['/db/../_users', '/%2E%2e/_config', '/db\\..\\_users', '/./x']) {
+    for (const url of ['/db/../_users', '/%2E%2e/_config', '/db\\..\\_users', '/./x', '/..%2f_config', '/db/%2e%2e%5c_users', '/db/..;/_config', '/db/%252e%252e/_config']) {
       const refused = refuseReason(request({ url }), false);
       assert.equal(refused?.status, 400, url);
       assert.match(refused.reason, /dot|"\."/);

@@ -146,4 +146,34 @@ describe('replayTarget', () => {
     }
     for (const path of ['/db/doc', '/a.b/..c/d.', '/_config?x=/../']) assert.equal(hasDotSegment(path), false, path);
   });
+
+  it('finds a dot segment in every spelling: %2e in any case, double-encoded or overlong, between /, \\, %2f or %5c, or before ; ? #', () => {
+    const dots = ['.', '..', '%2e', '%2E', '%2e%2e', '%2E%2e', '.%2e', '%2E.', '%252e%252e', '%252E.', '%25252e', '%c0%ae%c0%ae', '%u002e%u002e'];
+    const before = ['/', '\\', '%2f', '%2F', '%5c', '%5C', '%252f', '%c0%af'];
+    const after = ['/', '\\', '%2f', '%2F', '%5c', '%5C', '%252f', '', ';x=1', '%3b', '%3f', '%3F', '%23'];
+    let checked = 0;
+    for (const dot of dots) {
+      for (const b of before) {
+        for (const a of after) {
+          const path = `/db${b}${dot}${a}${a === '' ? '' : '_config'}`;
+          assert.equal(hasDotSegment(path), true, path);
+          assert.throws(() => replayTarget('http://h/couch/', path), RangeError, path);
+          checked++;
+        }
+      }
+    }
+    assert.equal(checked, dots.length * before.length * after.length);
+  });
+
+  it('refuses a path whose %25 layers go deeper than it peels off (eight), whatever lies beneath', () => {
+    assert.equal(hasDotSegment(`/db/%${'25'.repeat(12)}2e/x`), true);
+    assert.equal(hasDotSegment(`/db/%${'25'.repeat(12)}41/x`), true);
+    assert.equal(hasDotSegment(`/db/%${'25'.repeat(6)}41/x`), false, 'six layers over an "A" are peeled and found harmless');
+  });
+
+  it('lets through names that merely contain dots or encoded characters', () => {
+    for (const path of ['/db/a.b', '/db/..c', '/db/.x', '/db/x.', '/db/...', '/db/a%2Fb', '/db/a%2fb%2fc', '/db/100%25', '/db/%2e%2ex', '/db/x%2e%2e', '/db/a;b', '/db/doc?rev=%2e%2e', '/db/_design/d/_view/v?startkey=%22..%22']) {
+      assert.equal(hasDotSegment(path), false, path);
+    }
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/validate.js';
 import type { Config } from '../../src/config/schema.js';
-import { fillTemplate, renderSnippet, selectFallback, snippetValues } from '../../src/nginx/snippet.js';
+import { fallbackReadTimeout, fillTemplate, renderSnippet, selectFallback, snippetValues } from '../../src/nginx/snippet.js';
 
 function config(session: Record<string, unknown> = {}, daemon: Record<string, unknown> = {}): Config {
   const result = validateConfig({ daemon, sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'P', include: '/var/lib/session-refresher/couch.conf', ...session }] });
@@ -48,5 +48,12 @@ describe('nginx snippets', () => {
     assert.throws(() => snippetValues(c, c.sessions[0]!, 'x'), (e: Error & { exitCode?: number }) => e.exitCode === 78 && /include: .* has characters/.test(e.message));
     const prefixed = config({ url: 'http://127.0.0.1:5984/couch/' });
     assert.throws(() => snippetValues(prefixed, prefixed.sessions[0]!, 'x'), /supports a backend at "\/" only/);
+  });
+  it('lets nginx wait for the fallback as long as the daemon may take: lock, every login attempt with backoff, and the replay', () => {
+    const c = config({ timeout: 10, retries: 2 }, { replay_timeout: 60 });
+    assert.equal(fallbackReadTimeout(c, c.sessions[0]!), 30 + 10 * 3 + 5 * 2 + 60);
+    const text = renderSnippet('server', c, c.sessions[0]!, 'x');
+    assert.match(text, /^ {4}proxy_read_timeout 130s;$/m);
+    assert.match(text, /worker_shutdown_timeout \(main context\) to at least\n# 60s, daemon\.replay_timeout/);
   });
 });

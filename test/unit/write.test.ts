@@ -3,13 +3,13 @@
  * files, and the previous include left intact whenever a write fails.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { ExitCode, WriteError } from '../../src/errors.js';
-import { readIfExists, removeIfExists, writeAtomic } from '../../src/render/write.js';
+import { MAX_OWNED_FILE_BYTES, readIfExists, removeIfExists, writeAtomic } from '../../src/render/write.js';
 
 const OLD = Buffer.from('set $auth_cookie "AuthSession=old";\nset $auth_cookie_generation "1";\n');
 const NEW = 'set $auth_cookie "AuthSession=new";\nset $auth_cookie_generation "2";\n';
@@ -186,6 +186,34 @@ describe('readIfExists', () => {
 
   it('throws WriteError when the path cannot be read as a file', async (t) => {
     await assert.rejects(readIfExists(await tempDir(t)), isWriteError);
+  });
+
+  it('refuses a FIFO, a directory, a symbolic link and an oversized file with a WriteError naming what is there and the key to change, without blocking', async (t) => {
+    const dir = await tempDir(t);
+    const fifo = join(dir, 'fifo.conf');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const link = join(dir, 'link.conf');
+    await writeFile(join(dir, 'target'), OLD);
+    await symlink(join(dir, 'target'), link);
+    const big = join(dir, 'big.conf');
+    await writeFile(big, Buffer.alloc(MAX_OWNED_FILE_BYTES + 1, 0x41));
+    const cases: [string, RegExp][] = [
+      [fifo, /is a FIFO \(named pipe\), not a regular file/],
+      [dir, /is a directory, not a regular file/],
+      [link, /is a symbolic link, which is not followed \(its target would be read and replaced\)/],
+      [big, /is 65537 bytes, over the 65536-byte limit for this file/],
+    ];
+    for (const [path, reason] of cases) {
+      await assert.rejects(readIfExists(path, { what: 'the include', key: 'include' }), (error: unknown) => {
+        assert.ok(isWriteError(error), String(error));
+        assert.match(error.message, new RegExp(`^the include ${path.replace(/[.]/g, '\\.')} `));
+        assert.match(error.message, reason);
+        assert.match(error.message, /session-refresher reads and replaces only a regular file there: move it away, or point include elsewhere$/);
+        return true;
+      });
+    }
+    assert.ok((await lstat(fifo)).isFIFO(), 'the FIFO is left as it was');
+    assert.ok((await lstat(link)).isSymbolicLink(), 'the link is left as it was');
   });
 });
 
