@@ -37,7 +37,7 @@ export function displayUrl(url: URL): string {
 /** Logs in; throws a RefresherError subclass on every failure. The password never appears in errors. */
 export async function login(session: SessionConfig, password: string): Promise<LoginResponse> {
   const url = sessionUrl(session.url);
-  const certificateAuthority = session.ca_file ? [...rootCertificates, readCa(session.ca_file, session.name)] : undefined;
+  const tls = tlsOptions(session);
   const overflow: Overflow = {};
   const attempt = (basic: boolean): Promise<Response<string>> =>
     boundedBody(got.post(url, {
@@ -53,7 +53,7 @@ export async function login(session: SessionConfig, password: string): Promise<L
       retry: { limit: session.retries, methods: ['POST'], statusCodes: [502, 503, 504], backoffLimit: 5000 },
       // One error per failed attempt, the real one, on every Node.js (see late-end-error.ts).
       request: requestWithoutLateEndError,
-      ...(certificateAuthority ? { https: { certificateAuthority } } : {}),
+      ...tls,
       // Compressed bytes would slip past the body cap: ask for none, and do not inflate any.
       decompress: false,
     }), overflow);
@@ -102,6 +102,11 @@ export function boundedBody<T>(request: CancelableRequest<T>, overflow: Overflow
 function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknown): CookieRefusedError {
   const what = cut.announced === undefined ? `sent a login response body over the ${MAX_LOGIN_BODY_BYTES} bytes read` : `announced a login response body of ${cut.announced} bytes, over the ${MAX_LOGIN_BODY_BYTES} bytes read`;
   return new CookieRefusedError(`${displayUrl(url)} ${what}; a CouchDB-style /_session answers a few hundred bytes; refused, nothing written`, { cause });
+}
+
+/** The https options for a session: its `ca_file` trusted beside the system's CAs. */
+export function tlsOptions(session: SessionConfig): { https?: { certificateAuthority: string[] } } {
+  return session.ca_file ? { https: { certificateAuthority: [...rootCertificates, readCa(session.ca_file, session.name)] } } : {};
 }
 
 function readCa(path: string, name: string): string {

@@ -9,7 +9,8 @@
  */
 import got, { RequestError } from 'got';
 import type { SessionConfig } from '../config/schema.js';
-import { sessionUrl } from './login.js';
+import { ConfigError } from '../errors.js';
+import { MAX_LOGIN_BODY_BYTES, boundedBody, sessionUrl, tlsOptions, type Overflow } from './login.js';
 
 /** What the backend said of a cookie. `unknown`: it said nothing usable (down, 5xx, not JSON). */
 export type ProbeResult =
@@ -23,9 +24,6 @@ export type ProbeResult =
     }
   | { state: 'dead'; reason: string }
   | { state: 'unknown'; reason: string };
-
-/** Longest probe answer read; a `/_session` answer is a few hundred bytes. */
-export const MAX_PROBE_BODY = 64 * 1024;
 
 /** Decides from a `/_session` answer (pure). `body` is the raw text; `cookieName` for messages. */
 export function probeVerdict(status: number, body: string): { state: 'alive' | 'dead' | 'unknown'; reason: string } {
@@ -44,25 +42,36 @@ export function probeVerdict(status: number, body: string): { state: 'alive' | '
 }
 
 /**
- * Sends `GET /_session` with `cookie` (`Name=value`). Never throws for an answer or a network
- * failure (those are `unknown`); reasons never quote the cookie or the backend's text.
+ * Sends `GET /_session` with `cookie` (`Name=value`), reading at most MAX_LOGIN_BODY_BYTES of
+ * the answer. Never throws for an answer or a network failure (those are `unknown`); reasons
+ * never quote the cookie or the backend's text. A `ca_file` that cannot be read throws ConfigError.
  */
 export async function probeSession(session: SessionConfig, cookie: string, timeoutMs = Math.min(session.timeout * 1000, 5000)): Promise<ProbeResult> {
   const url = sessionUrl(session.url);
   try {
-    const response = await got(url, {
-      headers: { accept: 'application/json', cookie, 'user-agent': 'session-refresher' },
-      throwHttpErrors: false,
-      followRedirect: false,
-      retry: { limit: 0 },
-      timeout: { request: timeoutMs },
+    const overflow: Overflow = {};
+    const response = await boundedBody(
+      got(url, {
+        headers: { accept: 'application/json', cookie, 'user-agent': 'session-refresher' },
+        throwHttpErrors: false,
+        followRedirect: false,
+        retry: { limit: 0 },
+        timeout: { request: timeoutMs },
+        decompress: false,
+        ...tlsOptions(session),
+      }),
+      overflow,
+    ).catch((error: unknown) => {
+      if (overflow.cut) return undefined;
+      throw error;
     });
-    if (response.rawBody.length > MAX_PROBE_BODY) return { state: 'unknown', reason: `GET /_session answered more than ${MAX_PROBE_BODY} bytes` };
+    if (!response) return { state: 'unknown', reason: `GET /_session answered more than ${MAX_LOGIN_BODY_BYTES} bytes` };
     const verdict = probeVerdict(response.statusCode, response.body);
     if (verdict.state !== 'alive') return { state: verdict.state, reason: verdict.reason };
     const raw = response.headers['set-cookie'];
     return { state: 'alive', setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const code = error instanceof RequestError ? error.code : 'ERR_UNKNOWN';
     return { state: 'unknown', reason: `GET /_session failed (${code})` };
   }
