@@ -117,8 +117,11 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     }
     const target = replayTarget(base, req.url!);
     const requestId = randomUUID();
-    const { outcome, error } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId });
-    const label = replayLabel(outcome, got.verdict);
+    // A 401 on an authorization answer is the backend's word on the request; on a new or newer
+    // cookie it may mean that cookie died on its way, and the request is worth one more try.
+    const retryOn401 = got.verdict === 'authorization' ? undefined : () => runner.cookieAfterReplay401(got.generation);
+    const { outcome, error, retried } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId, retryOn401 });
+    const label = retried && outcome === 'replayed' ? 'replayed_after_retry' : replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
     const fields = { method: req.method, failed_generation: failed, generation: got.generation, verdict: got.verdict, outcome: label };

@@ -18,8 +18,8 @@ export interface Metrics {
   /** Refresh passes by session and trigger. */
   refreshes: Counter<'session' | 'trigger'>;
   /**
-   * Fallback replays by session and outcome (replayed, stale_generation, not_session,
-   * unauthorized_again, session_loop, refresh_failed, backend_error, bad_request).
+   * Fallback replays by session and outcome (replayed, stale_generation, replayed_after_retry,
+   * not_session, unauthorized_again, session_loop, refresh_failed, backend_error, bad_request).
    */
   replays: Counter<'session' | 'outcome'>;
   /** nginx reloads by result (ok, not_running, failed, unverified). */

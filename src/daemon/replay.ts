@@ -100,6 +100,32 @@ export interface ReplayOptions {
   agent: http.Agent | https.Agent;
   /** Put in a 502 body so the client can quote it; the log line with the cause carries the same id. */
   requestId?: string | undefined;
+  /**
+   * Asked when the replay itself got 401 and the request can be sent again (no body, or a body
+   * of at most RETRY_BODY_MAX bytes, kept for this): a cookie to try once more with, or
+   * undefined to pass the 401 to the client. The cookie a replay carries can die on its way
+   * (the backend rotated its secret again in between).
+   */
+  retryOn401?: (() => Promise<string | undefined>) | undefined;
+}
+
+/** Largest request body kept in memory so that a replay refused with 401 can be sent once more. */
+export const RETRY_BODY_MAX = 64 * 1024;
+
+/** The body to send: none, kept bytes (sendable twice), or the request stream (once). */
+type Body = { kind: 'none' } | { kind: 'kept'; bytes: Buffer } | { kind: 'stream' };
+
+/** Reads a body announced as at most RETRY_BODY_MAX bytes; larger or chunked bodies are streamed. */
+async function bodyOf(req: IncomingMessage): Promise<Body> {
+  if (bodiless(req)) {
+    req.resume();
+    return { kind: 'none' };
+  }
+  const length = Number(req.headers['content-length']);
+  if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(length) || length > RETRY_BODY_MAX) return { kind: 'stream' };
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return { kind: 'kept', bytes: Buffer.concat(chunks) };
 }
 
 /** A request without a body can be sent twice; one with a body has been streamed away. */
@@ -114,17 +140,17 @@ function staleSocket(error: unknown): boolean {
   return e.reusedSocket === true && (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.message === 'socket hang up');
 }
 
-/** One attempt: sends the request (streaming `req` when `withBody`) and resolves with the response head. */
-function send(req: IncomingMessage, options: ReplayOptions, agent: http.Agent | https.Agent | false, withBody: boolean): Promise<IncomingMessage> {
+/** One attempt: sends the request with `cookie` and its body, and resolves with the response head. */
+function send(req: IncomingMessage, options: ReplayOptions, cookie: string, agent: http.Agent | https.Agent | false, body: Body): Promise<IncomingMessage> {
   const { target } = options;
   const client = target.protocol === 'https:' ? https : http;
-  const upstream = client.request(target, { method: req.method, headers: replayRequestHeaders(req.headers, target, options.cookie), agent, timeout: options.timeoutMs });
+  const upstream = client.request(target, { method: req.method, headers: replayRequestHeaders(req.headers, target, cookie), agent, timeout: options.timeoutMs });
   upstream.on('timeout', () => upstream.destroy(new Error(`the backend did not answer within ${options.timeoutMs} ms`)));
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
     upstream.once('response', resolve);
     upstream.once('error', (error) => reject(Object.assign(error, { reusedSocket: upstream.reusedSocket })));
   });
-  const sending = withBody ? pipeline(req, streamedBytesCounter(), upstream) : Promise.resolve(upstream.end());
+  const sending = body.kind === 'stream' ? pipeline(req, streamedBytesCounter(), upstream) : Promise.resolve(upstream.end(body.kind === 'kept' ? body.bytes : undefined));
   return Promise.all([answered, sending]).then(
     ([response]) => response,
     (error: unknown) => {
@@ -138,6 +164,8 @@ function send(req: IncomingMessage, options: ReplayOptions, agent: http.Agent | 
 export interface ReplayResult {
   outcome: ReplayOutcome;
   error?: string | undefined;
+  /** The first replay got 401 with a cookie that had died, and the request was sent once more. */
+  retried?: boolean | undefined;
 }
 
 /**
@@ -146,15 +174,26 @@ export interface ReplayResult {
  * more on a fresh connection, as nginx's proxy_next_upstream would.
  */
 export async function replay(req: IncomingMessage, res: ServerResponse, options: ReplayOptions): Promise<ReplayResult> {
-  const withBody = !bodiless(req);
-  if (!withBody) req.resume();
   let response: IncomingMessage;
+  let retried = false;
   try {
-    try {
-      response = await send(req, options, options.agent, withBody);
-    } catch (error) {
-      if (withBody || !staleSocket(error)) throw error;
-      response = await send(req, options, false, false);
+    const body = await bodyOf(req);
+    const attempt = async (cookie: string): Promise<IncomingMessage> => {
+      try {
+        return await send(req, options, cookie, options.agent, body);
+      } catch (error) {
+        if (body.kind === 'stream' || !staleSocket(error)) throw error;
+        return send(req, options, cookie, false, body);
+      }
+    };
+    response = await attempt(options.cookie);
+    if (response.statusCode === 401 && body.kind !== 'stream' && options.retryOn401) {
+      const cookie = await options.retryOn401();
+      if (cookie !== undefined) {
+        response.resume();
+        retried = true;
+        response = await attempt(cookie);
+      }
     }
   } catch (error) {
     const reason = `replay to ${options.target.origin} failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -172,5 +211,5 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
     res.destroy();
     return { outcome: 'backend_error', error: `streaming the backend's answer failed: ${error instanceof Error ? error.message : String(error)}` };
   }
-  return { outcome: response.statusCode === 401 ? 'unauthorized_again' : 'replayed' };
+  return { outcome: response.statusCode === 401 ? 'unauthorized_again' : 'replayed', retried };
 }

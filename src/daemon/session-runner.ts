@@ -178,6 +178,19 @@ export class SessionRunner {
   }
 
   /**
+   * For a replay that itself got 401 with the cookie of `generation` (it died on its way, say
+   * the backend rotated its secret again): a cookie to send the request once more with, or
+   * undefined when the backend says that cookie is alive (the 401 is about the request) or no
+   * cookie can be had now. Asks the same questions as the first 401, so it costs no extra login.
+   */
+  async cookieAfterReplay401(generation: number): Promise<string | undefined> {
+    // An early cookie's pass may still be writing it: decide once it is on disk.
+    if (this.inflight) await this.inflight;
+    const again = await this.cookieForReplay(generation);
+    return again.ok && again.verdict !== 'authorization' && again.generation !== generation ? again.cookie : undefined;
+  }
+
+  /**
    * A new cookie for a session whose cookie failed: logs in at once, or holds the request until
    * the login floor has passed, or answers 503 (loop guard raised, or a floor too far off).
    * Replays as soon as the login has produced a cookie: writing, nginx -t and the reload go on

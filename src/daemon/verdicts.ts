@@ -6,12 +6,19 @@
  *   database or admin path). No login. The answer stands for `reuseMs` for further 401s on the
  *   same generation, so a client hammering a forbidden path costs one probe per `reuseMs`.
  * - Session dead (new secret, backend restart, expiry): log in at once, whatever the cookie's age.
- * - A cookie refused twice in a row within `youngMs` of being obtained is a loop, not a
+ * - Cookies refused three times in a row within `youngMs` of being obtained are a loop, not a
  *   rotation: typically backend nodes that do not share their cookie secret. The guard says so.
  *
  * The clock and the probe are injected, so the rules are tested without a backend.
  */
 import type { ProbeResult } from '../session/probe.js';
+
+/**
+ * Young refusals in a row that raise the loop guard. Behind a balancer over nodes with different
+ * secrets they come within milliseconds, many a second; a backend rotating its secret every few
+ * seconds on a slow machine can produce two, not three.
+ */
+const YOUNG_REFUSALS = 3;
 
 /** The cookie a verdict is about. */
 export interface Subject {
@@ -91,7 +98,7 @@ export class Verdicts {
   /** The loop the guard sees now, or undefined. */
   loop(): LoopSuspicion | undefined {
     const y = this.lastYoung;
-    if (!y || this.youngRefusals < 2 || this.now() - y.at > this.loopHoldMs) return undefined;
+    if (!y || this.youngRefusals < YOUNG_REFUSALS || this.now() - y.at > this.loopHoldMs) return undefined;
     return y;
   }
 
@@ -103,7 +110,7 @@ export class Verdicts {
     return { result, shared: false };
   }
 
-  /** Counts a refused cookie once per generation; two young refusals in a row raise the guard. */
+  /** Counts a refused cookie once per generation; YOUNG_REFUSALS young refusals in a row raise the guard. */
   private recordDeath(subject: Subject): void {
     if (subject.generation === this.lastDeadGeneration) return;
     this.lastDeadGeneration = subject.generation;

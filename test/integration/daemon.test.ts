@@ -135,7 +135,12 @@ describe('run (the daemon)', { skip }, () => {
     for (const r of results) {
       assert.equal(r.status, 503, r.body);
       assert.match(r.retryAfter ?? '', /^\d+$/);
-      assert.equal(JSON.parse(r.body).code, 'ERR_CREDENTIALS_REJECTED');
+      const body = JSON.parse(r.body) as { error: string; request_id: string };
+      assert.equal(body.error, 'session_unavailable');
+      // The client gets a request id; the cause is in the daemon's log line with that id.
+      assert.match(body.request_id, /^[0-9a-f-]{36}$/);
+      const line = JSON.parse(await daemon!.log.waitFor(new RegExp(`"request_id":"${body.request_id}"`), 10_000, 'the log line of the 503')) as Record<string, unknown>;
+      assert.equal(line.code, 'ERR_CREDENTIALS_REJECTED');
       assert.ok(!r.body.includes('rotated-elsewhere') && !r.body.includes(stack.couch.admin.name + ':'), 'no secret in the body');
     }
     // Thirty more, one after another: they are answered from the backoff, not by new logins.
