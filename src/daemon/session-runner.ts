@@ -49,6 +49,9 @@ export interface RunnerContext {
 /** setTimeout fires at once beyond 2^31-1 ms; longer waits are re-evaluated when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Probes of a cookie obtained to replace a refused one (see verifyNewCookie). */
+const VERIFY_PROBES = 3;
+
 /** The longest a rejected request is held for the login floor; past it, 503 with Retry-After. */
 const MAX_HOLD_MS = 5000;
 
@@ -236,6 +239,22 @@ export class SessionRunner {
     this.background.track(recordAlert(config, session, new SessionLoopError(message), deps.now()));
   }
 
+  /**
+   * A cookie obtained to replace a refused one is probed a few times at once, each on a new
+   * connection: behind a balancer over nodes that do not share the secret, one of them refuses
+   * it, which a rotation almost never does within milliseconds of a login. Feeds the loop guard.
+   */
+  private async verifyNewCookie(generation: number): Promise<void> {
+    const current = await this.current();
+    if (current.generation !== generation || !current.cookie) return;
+    for (let i = 0; i < VERIFY_PROBES && !this.stopped; i++) {
+      const answer = await this.ctx.deps.probe(this.ctx.session, current.cookie);
+      this.ctx.metrics.probes.inc({ session: this.name, trigger: 'verify', result: answer.state });
+      if (answer.state === 'dead') return this.verdicts.verified(subject(current, current.cookie), false);
+    }
+    this.verdicts.verified(subject(current, current.cookie), true);
+  }
+
   /** The periodic validity probe: a dead session is replaced before a client meets it. */
   private async checkValidity(): Promise<void> {
     if (this.stopped || this.inflight) return;
@@ -278,7 +297,10 @@ export class SessionRunner {
       const outcome = await refreshSession(config, session, deps, { ...options, deferReload: true });
       if (outcome.action === 'login') metrics.logins.inc({ session: this.name, result: 'ok' });
       if (outcome.action === 'renewal') metrics.renewals.inc({ session: this.name });
-      if (outcome.urgent && (outcome.action === 'login' || outcome.action === 'renewal')) this.replacedRefused = outcome.generation;
+      if (outcome.urgent && (outcome.action === 'login' || outcome.action === 'renewal')) {
+        this.replacedRefused = outcome.generation;
+        this.background.track(this.verifyNewCookie(outcome.generation));
+      }
       if (outcome.reloadOwed) this.reloadBehind(outcome.generation, outcome.urgent === true);
       this.failures = 0;
       this.nextAttemptAt = 0;

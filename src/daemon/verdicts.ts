@@ -19,6 +19,11 @@ import type { ProbeResult } from '../session/probe.js';
  * seconds on a slow machine can produce two, not three.
  */
 const YOUNG_REFUSALS = 3;
+/**
+ * Logins in a row whose new cookie failed one of its own verification probes. A rotation would
+ * have to fall into the milliseconds between a login and its probes twice running.
+ */
+const OWN_REFUSALS = 2;
 
 /** The cookie a verdict is about. */
 export interface Subject {
@@ -61,6 +66,7 @@ export class Verdicts {
   private authorization: { generation: number; at: number } | undefined;
   private lastDeadGeneration = -1;
   private youngRefusals = 0;
+  private ownRefusals = 0;
   private lastYoung: LoopSuspicion | undefined;
   private readonly now: () => number;
   private readonly youngMs: number;
@@ -98,8 +104,24 @@ export class Verdicts {
   /** The loop the guard sees now, or undefined. */
   loop(): LoopSuspicion | undefined {
     const y = this.lastYoung;
-    if (!y || this.youngRefusals < YOUNG_REFUSALS || this.now() - y.at > this.loopHoldMs) return undefined;
+    if (!y || (this.youngRefusals < YOUNG_REFUSALS && this.ownRefusals < OWN_REFUSALS) || this.now() - y.at > this.loopHoldMs) return undefined;
     return y;
+  }
+
+  /**
+   * The result of a new cookie's own verification (a few probes right after the login): refused
+   * by any of them counts towards the loop guard; accepted by all of them lowers it.
+   */
+  verified(subject: Subject, accepted: boolean): void {
+    if (accepted) {
+      this.ownRefusals = 0;
+      this.youngRefusals = 0;
+      return;
+    }
+    this.ownRefusals++;
+    const at = this.now();
+    const ageMs = subject.obtainedAt === undefined ? 0 : Math.max(0, at - subject.obtainedAt);
+    this.lastYoung = { ageMs, at, message: loopMessage(ageMs) };
   }
 
   private probeShared(subject: Subject): { result: Promise<ProbeResult>; shared: boolean } {
@@ -122,10 +144,10 @@ export class Verdicts {
       return;
     }
     this.youngRefusals++;
-    this.lastYoung = {
-      ageMs,
-      at,
-      message: `the backend refused a cookie it issued ${Math.round(ageMs)} ms earlier: do all backend nodes share the same cookie secret (couch_httpd_auth/secret)?`,
-    };
+    this.lastYoung = { ageMs, at, message: loopMessage(ageMs) };
   }
+}
+
+function loopMessage(ageMs: number): string {
+  return `the backend refused a cookie it issued ${Math.round(ageMs)} ms earlier: do all backend nodes share the same cookie secret (couch_httpd_auth/secret)?`;
 }

@@ -7,6 +7,8 @@
  * Set-Cookie (CouchDB once 10% of the timeout has passed): a renewal without a login.
  * Couchbase Sync Gateway answers 401 ("Session Invalid") for a dead session instead.
  */
+import http from 'node:http';
+import https from 'node:https';
 import got, { RequestError } from 'got';
 import type { SessionConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
@@ -24,6 +26,12 @@ export type ProbeResult =
     }
   | { state: 'dead'; reason: string }
   | { state: 'unknown'; reason: string };
+
+/**
+ * Each probe on a new connection: behind a layer-4 balancer a kept-alive connection sticks to one
+ * node, and a probe must be free to meet any of them. Probes are rare (one per burst of 401s).
+ */
+const agent = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
 
 /** Decides from a `/_session` answer (pure). `body` is the raw text; `cookieName` for messages. */
 export function probeVerdict(status: number, body: string): { state: 'alive' | 'dead' | 'unknown'; reason: string } {
@@ -53,6 +61,7 @@ export async function probeSession(session: SessionConfig, cookie: string, timeo
     const response = await boundedBody(
       got(url, {
         headers: { accept: 'application/json', cookie, 'user-agent': 'session-refresher' },
+        agent,
         throwHttpErrors: false,
         followRedirect: false,
         retry: { limit: 0 },

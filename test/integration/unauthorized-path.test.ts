@@ -107,7 +107,7 @@ describe('the 401 path asks the backend', { skip }, () => {
     assert.match(String(warned.reason), /authorization answer/);
   });
 
-  test('backend nodes with different cookie secrets: logins stay at one per second, and the log, /healthz and status name the cause', async () => {
+  test('backend nodes with different cookie secrets: logins stay at one per second, and the log, /healthz and status name the cause', async (t) => {
     const a = await startCouch();
     cleanups.push(() => a.stop());
     const b = await startCouch();
@@ -126,6 +126,7 @@ describe('the 401 path asks the backend', { skip }, () => {
     const seconds = (Date.now() - started) / 1000;
     await Promise.all([a.settle(), b.settle()]);
     const logins = a.logins() + b.logins();
+    t.diagnostic(`${logins} logins in ${seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
     assert.ok(logins <= Math.ceil(seconds) + 2, `${logins} logins in ${seconds.toFixed(1)} s (statuses ${JSON.stringify([...statuses])})`);
     assert.ok((statuses.get(503) ?? 0) > 0, 'clients held off by the loop guard get 503 with Retry-After');
 

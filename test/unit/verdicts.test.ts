@@ -144,3 +144,15 @@ describe('Verdicts.loop', () => {
     assert.equal(verdicts.loop(), undefined);
   });
 });
+
+describe('Verdicts.verified', () => {
+  it('raises the loop guard when two new cookies in a row fail their own verification, and lowers it when one passes', () => {
+    const { verdicts, now } = setup();
+    verdicts.verified(subject(3, now() - 30), false);
+    assert.equal(verdicts.loop(), undefined, 'one refusal right after a login can be a rotation that fell in between');
+    verdicts.verified(subject(4, now() - 25), false);
+    assert.match(verdicts.loop()?.message ?? '', /refused a cookie it issued 25 ms earlier/);
+    verdicts.verified(subject(5, now() - 20), true);
+    assert.equal(verdicts.loop(), undefined);
+  });
+});
