@@ -11,6 +11,7 @@ import { rootCertificates } from 'node:tls';
 import got, { RequestError, type CancelableRequest, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
+import { whitespaceHint } from './password.js';
 import { redact, secretSpellings } from './redact.js';
 
 /** What a successful login returns: the raw Set-Cookie headers and the backend's Date. */
@@ -119,7 +120,8 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
   const reason = backendReason(response.body, secretSpellings(session.username, password));
   const quoted = reason ? `: "${reason}"` : '';
   if (status === 401 || status === 403) {
-    throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); check the password source and the account on the backend`);
+    const hint = whitespaceHint(password);
+    throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); ${hint ?? 'check the password source and the account on the backend'}`);
   }
   if (status === 404) throw new ProtocolError(`${where} answered 404: this backend has no /_session; check url (the backend's base URL)`);
   if (status >= 500) throw new BackendUnavailableError(`${where} answered ${status}${quoted} after ${response.retryCount + 1} attempt(s); the backend is failing, try again later`);
