@@ -6,11 +6,11 @@
  * credentials. Network errors, timeouts and 502/503/504 are retried with backoff by got; a
  * rejected password never is.
  */
-import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import got, { RequestError, type CancelableRequest, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
+import { UnsafeFileError, readSmallFileSync } from '../small-file.js';
 import { whitespaceHint } from './password.js';
 import { redact, secretSpellings } from './redact.js';
 
@@ -102,12 +102,19 @@ function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknow
   return new CookieRefusedError(`${displayUrl(url)} ${what}; a CouchDB-style /_session answers a few hundred bytes; refused, nothing written`, { cause });
 }
 
+/** Largest CA bundle read (the system's whole bundle is about 200 KiB). */
+const MAX_CA_FILE_BYTES = 1024 * 1024;
+
 function readCa(path: string, name: string): string {
+  let bytes: Buffer | undefined;
   try {
-    return readFileSync(path, 'utf8');
+    bytes = readSmallFileSync(path, { maxBytes: MAX_CA_FILE_BYTES, followLinks: true });
   } catch (error) {
-    throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ${describeSystemError(error)}`], 'ca_file');
+    const why = error instanceof UnsafeFileError ? error.reason : describeSystemError(error);
+    throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ${why}`], 'ca_file');
   }
+  if (bytes === undefined) throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ENOENT: no such file or directory`], 'ca_file');
+  return bytes.toString('utf8');
 }
 
 function interpret(response: Response<string>, url: URL, session: SessionConfig, password: string): LoginResponse {
