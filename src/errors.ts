@@ -61,13 +61,25 @@ export class UsageError extends RefresherError {
   }
 }
 
-/** The configuration is invalid; `problems` lists every problem found, one line each. */
+/** Most problems a ConfigError's message lists; the rest are counted. */
+export const MAX_LISTED_PROBLEMS = 20;
+/** Longest problem quoted in a ConfigError's message, in characters. */
+export const MAX_PROBLEM_LENGTH = 300;
+
+/**
+ * The configuration is invalid; `problems` lists every problem found, one line each. The
+ * message names the first MAX_LISTED_PROBLEMS (each cut to MAX_PROBLEM_LENGTH characters) and
+ * counts the rest, so a pathological file still gives one readable line.
+ */
 export class ConfigError extends RefresherError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[], source: string, options?: { cause?: unknown }) {
-    const head = problems.length === 1 ? `invalid configuration (${source}): ` : `invalid configuration (${source}), ${problems.length} problems: `;
-    super(head + problems.join('; '), 'ERR_CONFIG', ExitCode.CONFIG, options);
+    const total = problems.length;
+    const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => (p.length > MAX_PROBLEM_LENGTH ? `${p.slice(0, MAX_PROBLEM_LENGTH)}…` : p));
+    const head = total === 1 ? `invalid configuration (${source}): ` : `invalid configuration (${source}), ${total} problems${total > MAX_LISTED_PROBLEMS ? `, the first ${MAX_LISTED_PROBLEMS}` : ''}: `;
+    const tail = total > MAX_LISTED_PROBLEMS ? `; and ${total - MAX_LISTED_PROBLEMS} more` : '';
+    super(head + listed.join('; ') + tail, 'ERR_CONFIG', ExitCode.CONFIG, options);
     this.problems = problems;
   }
 }

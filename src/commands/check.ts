@@ -13,6 +13,7 @@ import { lookupMaster } from '../nginx/master.js';
 import { dumpNginxConfig, nginxTestArgv, testNginxConfig } from '../nginx/test-config.js';
 import { MAX_LOGIN_BODY_BYTES, boundedBody, displayUrl, sessionUrl, type Overflow } from '../session/login.js';
 import { readPassword } from '../session/password.js';
+import { fileFindings } from './check-files.js';
 import { kitAgreement } from './check-kit.js';
 import { loadFromOptions, stdOutput, type GlobalOptions } from './context.js';
 
@@ -31,8 +32,14 @@ export async function check(options: GlobalOptions): Promise<ExitCodeValue> {
   const findings: Finding[] = [{ ok: true, what: 'config', detail: `${source}: ${config.sessions.length} session(s)`, exitCode: ExitCode.OK }];
   findings.push(await writableDir(config.state_dir, 'state_dir', true));
   for (const session of config.sessions) findings.push(...(await checkSession(session)));
-  findings.push(...(await checkNginx(config)));
-  findings.push(...(await checkKit(config)));
+  const files = await fileFindings(config);
+  findings.push(...files.findings);
+  if (files.includesReadable) {
+    findings.push(...(await checkNginx(config)));
+    findings.push(...(await checkKit(config)));
+  } else {
+    findings.push({ ok: false, what: 'nginx -t', detail: 'not run: an include is not a regular file, and nginx would block reading it; fix the include first', exitCode: ExitCode.CANNOT_WRITE });
+  }
   for (const f of findings) (f.ok && !f.warn ? stdOutput.line : stdOutput.warn)(`${f.ok ? (f.warn ? 'WARN' : 'ok') : 'FAIL'}  ${f.what}: ${f.detail}`);
   const failures = findings.filter((f) => !f.ok);
   const warnings = findings.filter((f) => f.ok && f.warn).length;

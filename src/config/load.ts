@@ -4,13 +4,13 @@
  */
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, describeSystemError } from '../errors.js';
 import { UnsafeFileError, readSmallFileSync } from '../small-file.js';
 import { applyEnv } from './env.js';
 import { includeConflicts } from './paths.js';
 import type { Config } from './schema.js';
 import { validateConfig } from './validate.js';
+import { parseYamlConfig } from './yaml-file.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/session-refresher/config.yaml';
 
@@ -56,7 +56,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     if (error instanceof UnsafeFileError) throw new ConfigError([`cannot use ${path} as the configuration: it ${error.reason}; pass --config FILE with the configuration file`], path, { cause: error });
     throw new ConfigError([`cannot read ${path}: ${describeSystemError(error)}; pass --config FILE`], path, { cause: error });
   }
-  if (bytes !== undefined) raw = parseYamlFile(bytes.toString('utf8'), problems);
+  if (bytes !== undefined) raw = parseYamlConfig(bytes.toString('utf8'), problems);
   else if (!explicit) fileFound = false;
   else throw new ConfigError([`cannot read ${path}: ENOENT: no such file or directory; pass --config FILE`], path);
 
@@ -89,22 +89,4 @@ export function realPath(path: string): string {
     const parent = dirname(absolute);
     return parent === absolute ? absolute : join(realPath(parent), basename(absolute));
   }
-}
-
-function parseYamlFile(text: string, problems: string[]): Record<string, unknown> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
-  for (const error of doc.errors) {
-    const at = lineCounter.linePos(error.pos[0]);
-    const firstLine = error.message.split('\n')[0] ?? error.message;
-    problems.push(`YAML syntax at line ${at.line}, column ${at.col}: ${firstLine}`);
-  }
-  if (doc.errors.length > 0) return {};
-  const value: unknown = doc.toJS();
-  if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    problems.push('the file must be a YAML mapping (key: value), not a list or a scalar');
-    return {};
-  }
-  return value as Record<string, unknown>;
 }

@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { showKey } from './yaml-file.js';
 
 /** Keys that people try and that must never be echoed, because their value is a secret. */
 const SECRET_LOOKING = /pass|secret|token|cookie_value|credential/i;
@@ -14,25 +15,30 @@ export type ValidationResult = { ok: true; config: Config } | { ok: false; probl
 export function validateConfig(raw: unknown): ValidationResult {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
   if (result.success) return { ok: true, config: result.data };
-  return { ok: false, problems: result.error.issues.map((issue) => describeIssue(issue, raw)) };
+  return { ok: false, problems: result.error.issues.flatMap((issue) => describeIssue(issue, raw)) };
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+/** One line per problem: an unknown-keys issue gives one line per key. */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string | string[] {
   const where = formatPath(issue.path, raw);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys
-      .map((key) => {
-        const at = where ? `${where}.${key}` : key;
-        const hint = /^password$/i.test(key) ? ': a literal password is not accepted; use password_file, password_env or password_credential' : ': remove it or check its spelling';
-        return `unknown key ${at}${hint}`;
-      })
-      .join('; ');
+    return issue.keys.map((key) => {
+      const at = where ? `${where}.${showKey(key)}` : showKey(key);
+      const hint = /^password$/i.test(key) ? ': a literal password is not accepted; use password_file, password_env or password_credential' : ': remove it or check its spelling';
+      return `unknown key ${at}${hint}`;
+    });
   }
   const message = issue.message.replace(/^Invalid input: /, '');
   const key = String(issue.path[issue.path.length - 1] ?? '');
-  const received = 'input' in issue && issue.input !== undefined && !SECRET_LOOKING.test(key) && typeof issue.input !== 'object' ? ` (received ${JSON.stringify(redactUrlCredentials(issue.input))})` : '';
+  const received = 'input' in issue && issue.input !== undefined && !SECRET_LOOKING.test(key) && typeof issue.input !== 'object' ? ` (received ${shortJson(redactUrlCredentials(issue.input))})` : '';
   if (issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined) return `${where || 'configuration'}: is required`;
   return `${where || 'configuration'}: ${message}${received}`;
+}
+
+/** A received value as JSON, cut to 80 characters so one problem stays one short line. */
+function shortJson(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
 /** Hides the user:password part of anything that looks like a URL, so a message never shows it. */
@@ -49,7 +55,7 @@ function formatPath(path: readonly PropertyKey[], raw: unknown): string {
       out += `[${part}]`;
       node = Array.isArray(node) ? node[part] : undefined;
       const name = typeof node === 'object' && node !== null ? (node as Record<string, unknown>).name : undefined;
-      if (typeof name === 'string') out += ` (${name})`;
+      if (typeof name === 'string') out += ` (${showKey(name)})`;
     } else {
       out += out ? `.${String(part)}` : String(part);
       node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[String(part)] : undefined;

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hasCode } from '../errors.js';
+import { UnsafeFileError, readSmallFile } from '../small-file.js';
 
 export type ProcessIdentity = { state: 'gone' } | { state: 'nginx-master' } | { state: 'other'; command: string };
 
@@ -38,9 +39,12 @@ export type MasterLookup =
 export async function lookupMaster(pidFile: string, proc = '/proc'): Promise<MasterLookup> {
   let text: string;
   try {
-    text = (await readFile(pidFile, 'utf8')).trim();
+    // A pid file that is a FIFO would block a plain read forever: read only a small regular file.
+    const bytes = await readSmallFile(pidFile, { maxBytes: 4096, followLinks: true });
+    if (bytes === undefined) return { state: 'no-pid-file' };
+    text = bytes.toString('utf8').trim();
   } catch (error) {
-    return hasCode(error, 'ENOENT') ? { state: 'no-pid-file' } : { state: 'unreadable', error };
+    return { state: 'unreadable', error: error instanceof UnsafeFileError ? new Error(error.reason, { cause: error }) : error };
   }
   if (text === '') return { state: 'empty' };
   const pid = Number(text);

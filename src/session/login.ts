@@ -6,12 +6,13 @@
  * credentials. Network errors, timeouts and 502/503/504 are retried with backoff by got; a
  * rejected password never is.
  */
-import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import got, { RequestError, type CancelableRequest, type Response } from 'got';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
 import { requestWithoutLateEndError } from './late-end-error.js';
+import { UnsafeFileError, readSmallFileSync } from '../small-file.js';
+import { whitespaceHint } from './password.js';
 import { redact, secretSpellings } from './redact.js';
 
 /** What a successful login returns: the raw Set-Cookie headers and the backend's Date. */
@@ -108,13 +109,19 @@ function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknow
 export function tlsOptions(session: SessionConfig): { https?: { certificateAuthority: string[] } } {
   return session.ca_file ? { https: { certificateAuthority: [...rootCertificates, readCa(session.ca_file, session.name)] } } : {};
 }
+/** Largest CA bundle read (the system's whole bundle is about 200 KiB). */
+const MAX_CA_FILE_BYTES = 1024 * 1024;
 
 function readCa(path: string, name: string): string {
+  let bytes: Buffer | undefined;
   try {
-    return readFileSync(path, 'utf8');
+    bytes = readSmallFileSync(path, { maxBytes: MAX_CA_FILE_BYTES, followLinks: true });
   } catch (error) {
-    throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ${describeSystemError(error)}`], 'ca_file');
+    const why = error instanceof UnsafeFileError ? error.reason : describeSystemError(error);
+    throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ${why}`], 'ca_file');
   }
+  if (bytes === undefined) throw new ConfigError([`sessions (${name}).ca_file: cannot read ${path}: ENOENT: no such file or directory`], 'ca_file');
+  return bytes.toString('utf8');
 }
 
 function interpret(response: Response<string>, url: URL, session: SessionConfig, password: string): LoginResponse {
@@ -127,7 +134,8 @@ function interpret(response: Response<string>, url: URL, session: SessionConfig,
   const reason = backendReason(response.body, secretSpellings(session.username, password));
   const quoted = reason ? `: "${reason}"` : '';
   if (status === 401 || status === 403) {
-    throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); check the password source and the account on the backend`);
+    const hint = whitespaceHint(password);
+    throw new CredentialsRejectedError(`${where} rejected the login for user "${session.username}" (${status}${quoted}); ${hint ?? 'check the password source and the account on the backend'}`);
   }
   if (status === 404) throw new ProtocolError(`${where} answered 404: this backend has no /_session; check url (the backend's base URL)`);
   if (status >= 500) throw new BackendUnavailableError(`${where} answered ${status}${quoted} after ${response.retryCount + 1} attempt(s); the backend is failing, try again later`);

@@ -7,7 +7,7 @@
  * question "is this pid an nginx master?".
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -279,6 +279,12 @@ describe('signalReloader', () => {
       await assert.rejects(signalReloader(pidFile, join(dir, 'proc')).reload(), (error: unknown) => isReloadError(error) && error.message.includes(pidFile));
     });
   }
+
+  it('throws ReloadError at once, saying what is there, when the pid file is a FIFO (a plain read would block forever)', async (t) => {
+    const pidFile = join(await tempDir(t), 'nginx.pid');
+    assert.equal(spawnSync('mkfifo', [pidFile]).status, 0);
+    await assert.rejects(signalReloader(pidFile).reload(), (error: unknown) => isReloadError(error) && error.message === `cannot read nginx's pid file ${pidFile}: is a FIFO (named pipe), not a regular file; check nginx.pid_file`);
+  });
 
   it('throws ReloadError naming the program when the pid is not an nginx master', async (t) => {
     const dir = await tempDir(t);
