@@ -1,6 +1,8 @@
 /**
  * A real CouchDB-compatible server for tests: pouchdb-server, in memory, on a free loopback
  * port, with one server admin. Its request log (stdout) lets tests count logins at the backend.
+ * It runs in a temp directory: pouchdb-server writes config.json and log.txt into its working
+ * directory, and the tests, the demo and the bench all start it through here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
