@@ -1,18 +1,18 @@
 /**
  * A real nginx for the benchmarks, built from the SHIPPED snippets exactly as
- * test/helpers/nginx.ts builds it, with two differences the benchmarks need:
- *  - room for a 1,000-request storm: the test helper's `worker_connections 1024` is exhausted by
- *    1,000 client connections plus their upstream connections, so this one allows 8,192;
+ * test/helpers/nginx.ts builds it and started by the same launcher (test/helpers/nginx-process.ts),
+ * with two differences the benchmarks need:
+ *  - room for a 1,000-request storm: 8,192 worker connections (1,000 clients plus their upstream
+ *    connections), an accept backlog of 4,096, and 16,384 open files;
  *  - variants for comparison: the server snippet with the include replaced by a literal cookie
  *    (`static`) or by per-request Basic credentials (`basic`); every other line stays the same.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/validate.js';
 import { renderSnippet } from '../../src/nginx/snippet.js';
 import { nginxBinary } from '../../test/helpers/nginx.js';
+import { countReloads, startNginxProcess, writeNginxConf } from '../../test/helpers/nginx-process.js';
 import { freePort } from '../../test/helpers/ports.js';
 
 /** How the proxied request is authenticated. */
@@ -80,6 +80,9 @@ export function serverSnippetFor(shipped: string, include: string, auth: Auth): 
   return text;
 }
 
+/** Room for a 1,000-request storm: client and upstream connections, and a deep accept queue. */
+const STORM_ROOM = { workerConnections: 8192, backlog: 4096, rlimitNofile: 16384 } as const;
+
 /** Writes the config and starts nginx in the foreground (master + 1 worker, like the tests). */
 export async function startBenchNginx(options: BenchNginxOptions): Promise<BenchNginx> {
   const binary = nginxBinary();
@@ -87,9 +90,6 @@ export async function startBenchNginx(options: BenchNginxOptions): Promise<Bench
   const port = await freePort();
   const p = options.prefix;
   await mkdir(p, { recursive: true });
-  const confPath = join(p, 'nginx.conf');
-  const pidFile = join(p, 'nginx.pid');
-  const errorLog = join(p, 'error.log');
   const checked = validateConfig({
     daemon: { listen: options.fallback ?? '127.0.0.1:9' },
     sessions: [{ name: 'couch', url: options.backend, username: 'unused', password_env: 'UNUSED', include: options.include }],
@@ -98,36 +98,17 @@ export async function startBenchNginx(options: BenchNginxOptions): Promise<Bench
   const snippet = (part: 'http' | 'server') => renderSnippet(part, checked.config, checked.config.sessions[0]!, 'bench', { withFallback: options.fallback !== undefined });
   await writeFile(join(p, 'session.http.conf'), snippet('http'));
   await writeFile(join(p, 'session.server.conf'), serverSnippetFor(snippet('server'), options.include, options.auth));
-  await writeFile(
-    confPath,
-    `daemon off;
-worker_processes 1;
-worker_rlimit_nofile 16384;
-worker_shutdown_timeout 10s;
-pid ${pidFile};
-error_log ${errorLog} notice;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_max_body_size 128m;
-  client_body_temp_path ${p}/client_body;
-  proxy_temp_path ${p}/proxy;
-  fastcgi_temp_path ${p}/fastcgi;
-  uwsgi_temp_path ${p}/uwsgi;
-  scgi_temp_path ${p}/scgi;
-  include ${join(p, 'session.http.conf')};
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    include ${join(p, 'session.server.conf')};
-  }
-}
-`,
-  );
-  const child: ChildProcess = spawn(binary, ['-p', p, '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = once(child, 'exit');
+  const { confPath, pidFile, errorLog } = await writeNginxConf({
+    prefix: p,
+    ...STORM_ROOM,
+    clientMaxBodySize: '128m',
+    http: `  include ${join(p, 'session.http.conf')};`,
+    servers: [{ port, body: `    include ${join(p, 'session.server.conf')};` }],
+  });
   const url = `http://127.0.0.1:${port}`;
+  const probeUrl = `${url}/_session_refresher/generation/couch`;
+  const generation = async () => (await fetch(probeUrl, { headers: { connection: 'close' } })).text();
+  const proc = await startNginxProcess(binary, p, confPath, () => generation().then(() => true), { stop: 'fast' });
   const nginx: BenchNginx = {
     url,
     port,
@@ -136,43 +117,23 @@ http {
     confPath,
     pidFile,
     errorLog,
-    pid: child.pid!,
-    probeUrl: `${url}/_session_refresher/generation/couch`,
-    async generation() {
-      const res = await fetch(nginx.probeUrl, { headers: { connection: 'close' } });
-      return res.text();
-    },
-    async waitForGeneration(generation, timeoutMs = 10_000) {
+    pid: proc.pid,
+    probeUrl,
+    generation,
+    async waitForGeneration(want, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       let last = '';
       while (Date.now() < deadline) {
-        last = await nginx.generation().catch((e: Error) => e.message);
-        if (last === String(generation)) return;
+        last = await generation().catch((e: Error) => e.message);
+        if (last === String(want)) return;
         await new Promise((r) => setTimeout(r, 5));
       }
-      throw new Error(`nginx still serves generation "${last}", expected ${generation}`);
+      throw new Error(`nginx still serves generation "${last}", expected ${want}`);
     },
-    async reloads() {
-      const log = await readFile(errorLog, 'utf8').catch(() => '');
-      return log.split('\n').filter((l) => l.includes('signal 1 (SIGHUP) received')).length;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        // SIGTERM: fast shutdown; a benchmark does not need to drain its own clients.
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
-    },
+    reloads: () => countReloads(errorLog),
+    stop: () => proc.stop(),
   };
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    if (await nginx.generation().then(() => true, () => false)) return nginx;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await nginx.stop();
-  throw new Error(`nginx did not start: ${stderr}`);
+  return nginx;
 }
 
 /**
@@ -185,46 +146,14 @@ export async function startMinimalUpstream(prefix: string): Promise<{ url: strin
   if (!binary) throw new Error('nginx is not installed');
   await mkdir(prefix, { recursive: true });
   const port = await freePort();
-  const confPath = join(prefix, 'nginx.conf');
-  await writeFile(
-    confPath,
-    `daemon off;
-worker_processes 1;
-pid ${join(prefix, 'nginx.pid')};
-error_log ${join(prefix, 'error.log')} notice;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/client_body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    default_type application/json;
-    location / { return 200 '"info"\\n'; }
-  }
-}
-`,
-  );
-  const child = spawn(binary, ['-p', prefix, '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = once(child, 'exit');
+  const { confPath } = await writeNginxConf({
+    prefix,
+    workerConnections: 4096,
+    backlog: STORM_ROOM.backlog,
+    http: '  keepalive_requests 100000;',
+    servers: [{ port, body: `    default_type application/json;\n    location / { return 200 '"info"\\n'; }` }],
+  });
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-  };
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return { url, stop };
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await stop();
-  throw new Error(`the minimal upstream nginx did not start: ${stderr}`);
+  const proc = await startNginxProcess(binary, prefix, confPath, () => fetch(url).then((r) => r.ok), { stop: 'fast' });
+  return { url, stop: () => proc.stop() };
 }

@@ -6,10 +6,9 @@
  * is given, proxying everything else to it with `Cookie: $auth_cookie` and
  * `X-Generation: $auth_cookie_generation`, as the README's wiring does.
  */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nginxBinary } from './nginx.js';
-import { countReloads, startNginxProcess, tempPaths, type NginxProcess } from './nginx-process.js';
+import { countReloads, startNginxProcess, writeNginxConf, type NginxProcess } from './nginx-process.js';
 import { freePort } from './ports.js';
 
 export interface IncludeNginxOptions {
@@ -52,20 +51,11 @@ export async function startIncludeNginx(options: IncludeNginxOptions): Promise<I
   if (!binary) throw new Error('nginx is not installed');
   const variable = options.variable ?? 'auth_cookie';
   const p = options.prefix;
-  const confPath = join(p, 'nginx.conf');
-  const pidFile = join(p, 'nginx.pid');
-  const errorLog = join(p, 'error.log');
   const ports = await Promise.all(options.includes.map(() => freePort()));
   const upstream = options.upstream ? new URL(options.upstream) : undefined;
-  const servers = options.includes.map(
-    (include, i) => `
-  server {
-    listen 127.0.0.1:${ports[i]};
-    include ${include};
-    location = /_session_refresher/cookie { return 200 "$${variable}_generation $${variable}"; }
-${
-  upstream
-    ? `    location / {
+  const proxy = upstream
+    ? `
+    location / {
       proxy_pass http://upstream;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -73,25 +63,17 @@ ${
       proxy_set_header Cookie $${variable};
       proxy_set_header X-Generation $${variable}_generation;
     }`
-    : ''
-}
-  }`,
-  );
-  await writeFile(
-    confPath,
-    `daemon off;
-worker_processes 1;
-pid ${pidFile};
-error_log ${errorLog} notice;
-events { worker_connections 512; }
-http {
-  access_log off;
-${tempPaths(p)}
-${upstream ? `  upstream upstream { server ${upstream.host}; keepalive 8; }` : ''}
-${servers.join('\n')}
-}
-`,
-  );
+    : '';
+  const { confPath, pidFile, errorLog } = await writeNginxConf({
+    prefix: p,
+    workerConnections: 512,
+    ...(upstream ? { http: `  upstream upstream { server ${upstream.host}; keepalive 8; }` } : {}),
+    servers: options.includes.map((include, i) => ({
+      port: ports[i]!,
+      body: `    include ${include};
+    location = /_session_refresher/cookie { return 200 "$${variable}_generation $${variable}"; }${proxy}`,
+    })),
+  });
   let proc: NginxProcess | undefined;
 
   const serverFor = (include: string, port: number): IncludeServer => {

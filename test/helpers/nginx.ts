@@ -9,8 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/validate.js';
 import { renderSnippet } from '../../src/nginx/snippet.js';
-import { accessLogDirectives } from './access-log.js';
-import { countReloads, startNginxProcess, tempPaths, type NginxProcess } from './nginx-process.js';
+import { countReloads, startNginxProcess, writeNginxConf, type NginxProcess } from './nginx-process.js';
 import { freePort } from './ports.js';
 
 /** The nginx binary, from $NGINX_BIN or the usual Debian locations. */
@@ -81,9 +80,6 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const variable = options.variable ?? 'auth_cookie';
   const port = await freePort();
   const p = options.prefix;
-  const confPath = join(p, 'nginx.conf');
-  const pidFile = join(p, 'nginx.pid');
-  const errorLog = join(p, 'error.log');
   const accessLog = options.accessLog ? join(p, 'access.log') : undefined;
   // The server is built from the shipped snippets, exactly as `session-refresher nginx-snippet` fills them.
   const session = options.session ?? 'couch';
@@ -95,26 +91,15 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const snippet = (part: 'http' | 'server') => renderSnippet(part, checked.config, checked.config.sessions[0]!, 'test', { withFallback: options.fallback !== undefined });
   await writeFile(join(p, 'session.http.conf'), snippet('http'));
   await writeFile(join(p, 'session.server.conf'), snippet('server'));
-  await writeFile(
-    confPath,
-    `daemon off;
-worker_processes 1;
-worker_shutdown_timeout ${options.workerShutdownTimeout ?? '10s'};
-pid ${pidFile};
-error_log ${errorLog} notice;
-events { worker_connections 8192; }
-http {
-${accessLog ? accessLogDirectives(accessLog) : '  access_log off;'}
-  client_max_body_size 128m;
-${tempPaths(p)}
-  include ${join(p, 'session.http.conf')};
-  server {
-    listen 127.0.0.1:${port};
-    include ${join(p, 'session.server.conf')};
-  }
-}
-`,
-  );
+  const { confPath, pidFile, errorLog } = await writeNginxConf({
+    prefix: p,
+    workerConnections: 8192,
+    clientMaxBodySize: '128m',
+    workerShutdownTimeout: options.workerShutdownTimeout ?? '10s',
+    accessLog,
+    http: `  include ${join(p, 'session.http.conf')};`,
+    servers: [{ port, body: `    include ${join(p, 'session.server.conf')};` }],
+  });
   let proc: NginxProcess | undefined;
   const url = `http://127.0.0.1:${port}`;
   const nginx: Nginx = {
