@@ -12,10 +12,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import { runCli } from '../helpers/cli.js';
 import { startCouch, type Couch } from '../helpers/couch.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { writeDaemonConfig } from '../helpers/daemon-config.js';
 import { nginxBinary, placeholderInclude, startNginx, type Nginx } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -76,20 +76,19 @@ async function main(): Promise<number> {
     say(`   Without a session the backend answers GET /_config with ${anonymous.status}: it wants an admin.`);
 
     step(3, 'Starting the daemon: session-refresher run.');
-    const passwordFile = join(dir.path, 'couch.password');
-    await writeFile(passwordFile, 'demo-password\n', { mode: 0o600 });
-    const configPath = join(dir.path, 'config.yaml');
-    await writeFile(
-      configPath,
-      stringify({
-        state_dir: join(dir.path, 'state'),
-        nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
-        daemon: { listen: fallback, admin_listen: `127.0.0.1:${await freePort()}`, min_refresh_interval: 1 },
-        // session-refresher is told CouchDB's default lifetime (600 s); the backend drops the
-        // session after 6 s, as a restart or a shortened timeout would.
-        sessions: [{ name: 'couch', url: couch.url, username: 'admin', password_file: passwordFile, include, verify_url: nginx.probeUrl }],
-      }),
-    );
+    // session-refresher is told CouchDB's default lifetime (600 s); the backend drops the
+    // session after 6 s, as a restart or a shortened timeout would.
+    const { configPath } = await writeDaemonConfig({
+      dir: dir.path,
+      nginx,
+      fallback,
+      url: couch.url,
+      username: 'admin',
+      password: 'demo-password',
+      include,
+      minRefreshInterval: 1,
+      verifyUrl: nginx.probeUrl,
+    });
     daemon = await startDaemon(configPath);
     await nginx.waitForGeneration(1);
     say(`   It logged in once (POST /_session), wrote ${include} (mode 0640),`);

@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { stringify } from 'yaml';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { writeDaemonConfig } from '../helpers/daemon-config.js';
 import { placeholderInclude, skipWithoutNginx, startNginx, type Nginx } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { startScriptedCouch, type ScriptedCouch } from '../helpers/scripted-couch.js';
@@ -84,17 +84,7 @@ describe('daemon faults', { skip }, () => {
     const fallback = `127.0.0.1:${await freePort()}`;
     const nginx: Nginx = await startNginx({ prefix: join(dir.path, 'nginx'), include, backend: backend.url, fallback });
     cleanups.push(() => nginx.stop());
-    await writeFile(join(dir.path, 'pw'), 'big-secret\n');
-    const configPath = join(dir.path, 'config.yaml');
-    await writeFile(
-      configPath,
-      stringify({
-        state_dir: join(dir.path, 'state'),
-        nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
-        daemon: { listen: fallback, admin_listen: `127.0.0.1:${await freePort()}`, min_refresh_interval: 0.05 },
-        sessions: [{ name: 'couch', url: backend.url, username: 'svc', password_file: join(dir.path, 'pw'), include }],
-      }),
-    );
+    const { configPath } = await writeDaemonConfig({ dir: dir.path, nginx, fallback, url: backend.url, username: 'svc', password: 'big-secret', include });
     const daemon = await startDaemon(configPath);
     cleanups.push(() => daemon.stop());
     await nginx.waitForGeneration(1);
