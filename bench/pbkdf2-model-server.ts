@@ -1,34 +1,73 @@
 /**
- * A MODEL of CouchDB 3.4's default password check, not CouchDB: a scripted HTTP backend for
- * bench figure 7. Every request with Basic credentials runs PBKDF2-SHA256 with 600,000
- * iterations (CouchDB 3.4's default for new password hashes) before it answers, with no cache;
- * `POST /_session` checks the password the same way once and issues an HMAC-signed
- * `AuthSession` cookie (Max-Age 600); a request carrying a valid cookie answers at once.
- * It models the cost of the check only, nothing else of CouchDB.
+ * A MODEL of CouchDB 3.4's password check, not CouchDB: a scripted HTTP backend for bench
+ * figure 7. A request with Basic credentials is checked as CouchDB 3.4 checks it
+ * (bench/lib/passwords-cache.ts): PBKDF2-SHA256 with 600,000 iterations (3.4's default for new
+ * hashes) unless `couch_passwords_cache` holds the user, then 5 iterations. `POST /_session`
+ * checks the password the same way and issues an HMAC-signed `AuthSession` cookie (Max-Age
+ * 600); a request carrying a valid cookie is answered without a password check. It models the
+ * cost of the checks only, nothing else of CouchDB.
  *
  * Run as its own process so its hashing threads are not the benchmark's:
- *   node pbkdf2-model-server.js USER PASSWORD   -> prints "listening <port>" on stdout
+ *   MODEL_PASSWORD=... node pbkdf2-model-server.js [--users N] [--cache on|off] [--max-objects N] [--max-idle-ms N]
+ *   -> prints "listening <port>" on stdout
+ * Users are "admin", then "user2" ... "userN", each with its own salt and the same password.
+ * `GET /_bench_counts` answers what it counted; `POST /_bench_reset` empties the cache (as a
+ * restart of the node would) and zeroes the counts.
  */
-import { createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { COUCH_DEFAULTS, FAST_ITERATIONS, PasswordsCache } from './lib/passwords-cache.js';
 
 export const ITERATIONS = 600_000;
 const TIMEOUT_SECONDS = 600;
 
-const [user = 'admin', password = 'secret'] = process.argv.slice(2);
-const salt = randomBytes(16);
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '1' },
+    cache: { type: 'string', default: 'on' },
+    'max-objects': { type: 'string', default: String(COUCH_DEFAULTS.maxObjects) },
+    'max-idle-ms': { type: 'string', default: String(COUCH_DEFAULTS.maxIdleMs) },
+  },
+});
+const password = process.env.MODEL_PASSWORD ?? 'secret';
+const userCount = Number(values.users);
+const cache = new PasswordsCache({ enable: values.cache === 'on', maxObjects: Number(values['max-objects']), maxIdleMs: Number(values['max-idle-ms']) });
 const secret = randomBytes(32);
-const counts = { basic: 0, sessions: 0, cookie: 0, unauthorized: 0 };
+const zero = () => ({ slowChecks: 0, fastChecks: 0, basicOk: 0, sessions: 0, cookie: 0, unauthorized: 0 });
+let counts = zero();
 
-const derive = (candidate: string): Promise<Buffer> =>
+const slowHash = (candidate: string, salt: Buffer): Promise<Buffer> =>
   new Promise((resolve, reject) => pbkdf2(candidate, salt, ITERATIONS, 32, 'sha256', (e, key) => (e ? reject(e) : resolve(key))));
+// Five iterations take microseconds: computed inline, as CouchDB does in the request's process.
+const fastHash = (candidate: string, salt: Buffer): Buffer => pbkdf2Sync(candidate, salt, FAST_ITERATIONS, 32, 'sha256');
 
-const stored = await derive(password);
+interface User {
+  salt: Buffer;
+  stored: Buffer;
+}
+const users = new Map<string, User>();
+for (let i = 1; i <= userCount; i++) {
+  const salt = randomBytes(16);
+  users.set(i === 1 ? 'admin' : `user${i}`, { salt, stored: await slowHash(password, salt) });
+}
+const unknownSalt = randomBytes(16);
+const unknownStored = randomBytes(32);
 
+/** CouchDB 3.4's check: the cache first; on a miss the stored hash, and a success fills the cache. */
 async function passwordOk(name: string, candidate: string): Promise<boolean> {
-  // The hash runs whatever the name, as a real check would.
-  const key = await derive(candidate);
-  return name === user && timingSafeEqual(key, stored);
+  const user = users.get(name);
+  const salt = user?.salt ?? unknownSalt;
+  const cached = cache.lookup(name, salt);
+  if (cached) {
+    counts.fastChecks++;
+    return timingSafeEqual(cached, fastHash(candidate, salt));
+  }
+  counts.slowChecks++;
+  // The slow hash runs for an unknown name too, so timing does not tell names apart.
+  const ok = timingSafeEqual(await slowHash(candidate, salt), user?.stored ?? unknownStored) && user !== undefined;
+  if (ok) cache.insert(name, salt, fastHash(candidate, salt));
+  return ok;
 }
 
 function sign(name: string, issued: number): string {
@@ -62,7 +101,12 @@ const server = http.createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     void (async () => {
-      if (req.url === '/_bench_counts') return send(res, 200, counts);
+      if (req.url === '/_bench_counts') return send(res, 200, { ...counts, cached: cache.size });
+      if (req.method === 'POST' && req.url === '/_bench_reset') {
+        cache.clear();
+        counts = zero();
+        return send(res, 200, { ok: true });
+      }
       if (req.method === 'POST' && req.url === '/_session') {
         const form = new URLSearchParams(Buffer.concat(chunks).toString());
         const name = form.get('name') ?? '';
@@ -73,10 +117,12 @@ const server = http.createServer((req, res) => {
       }
       const auth = req.headers.authorization ?? '';
       if (auth.startsWith('Basic ')) {
-        counts.basic++;
         const decoded = Buffer.from(auth.slice(6), 'base64').toString();
         const at = decoded.indexOf(':');
-        if (at > 0 && (await passwordOk(decoded.slice(0, at), decoded.slice(at + 1)))) return send(res, 200, 'info');
+        if (at > 0 && (await passwordOk(decoded.slice(0, at), decoded.slice(at + 1)))) {
+          counts.basicOk++;
+          return send(res, 200, 'info');
+        }
       } else if (cookieOk(req.headers.cookie)) {
         counts.cookie++;
         return send(res, 200, 'info');

@@ -5,7 +5,8 @@
  *  - room for a 1,000-request storm: 8,192 worker connections (1,000 clients plus their upstream
  *    connections), an accept backlog of 4,096, and 16,384 open files;
  *  - variants for comparison: the server snippet with the include replaced by a literal cookie
- *    (`static`) or by per-request Basic credentials (`basic`); every other line stays the same.
+ *    (`static`) or by per-request Basic credentials (`basic`, one user or many); every other
+ *    line stays the same.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,8 +22,12 @@ export type Auth =
   | { kind: 'include' }
   /** `proxy_set_header Cookie "AuthSession=..."` written literally, no include. */
   | { kind: 'static'; cookie: string }
-  /** `proxy_set_header Authorization "Basic ..."` on every request, no cookie. */
-  | { kind: 'basic'; authorization: string };
+  /**
+   * `proxy_set_header Authorization "Basic ..."` on every request, no cookie. With several
+   * values, each request carries one of them picked at random (the last hex digit of
+   * `$request_id`), as a proxy passing on many users' credentials would.
+   */
+  | { kind: 'basic'; authorization: string | string[] };
 
 export interface BenchNginxOptions {
   prefix: string;
@@ -52,6 +57,18 @@ export interface BenchNginx {
   stop(): Promise<void>;
 }
 
+/** The variable a many-user Basic variant sets per request (see basicMap). */
+const BASIC_MAP_VARIABLE = 'bench_basic_authorization';
+
+/**
+ * The http-level `map` for a many-user Basic variant: `$request_id` is 32 random hex digits, so
+ * its last digit spreads requests evenly over 16 slots, slot d carrying authorizations[d % n].
+ */
+export function basicMap(authorizations: string[]): string {
+  const slots = Array.from({ length: 16 }, (_, d) => `    ~${d.toString(16)}$ "${authorizations[d % authorizations.length]}";`);
+  return `  map $request_id $${BASIC_MAP_VARIABLE} {\n${slots.join('\n')}\n  }`;
+}
+
 /** The server snippet for a variant: the shipped text, with only the auth lines changed. */
 export function serverSnippetFor(shipped: string, include: string, auth: Auth): string {
   if (auth.kind === 'include') return shipped;
@@ -73,7 +90,8 @@ export function serverSnippetFor(shipped: string, include: string, auth: Auth): 
     const clear = 'proxy_set_header Authorization "";';
     const at = text.indexOf(clear);
     if (at < 0) throw new Error(`the shipped server snippet has no "${clear}"`);
-    text = text.slice(0, at) + `proxy_set_header Authorization "${auth.authorization}";` + text.slice(at + clear.length);
+    const value = typeof auth.authorization === 'string' ? `"${auth.authorization}"` : `$${BASIC_MAP_VARIABLE}`;
+    text = text.slice(0, at) + `proxy_set_header Authorization ${value};` + text.slice(at + clear.length);
   }
   const live = text.split('\n').filter((l) => !l.trim().startsWith('#'));
   if (live.some((l) => l.includes('$auth_cookie'))) throw new Error('the variant still refers to $auth_cookie');
@@ -102,7 +120,7 @@ export async function startBenchNginx(options: BenchNginxOptions): Promise<Bench
     prefix: p,
     ...STORM_ROOM,
     clientMaxBodySize: '128m',
-    http: `  include ${join(p, 'session.http.conf')};`,
+    http: [`  include ${join(p, 'session.http.conf')};`, ...(options.auth.kind === 'basic' && typeof options.auth.authorization !== 'string' ? [basicMap(options.auth.authorization)] : [])].join('\n'),
     servers: [{ port, body: `    include ${join(p, 'session.server.conf')};` }],
   });
   const url = `http://127.0.0.1:${port}`;
