@@ -156,6 +156,9 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   process.off('SIGHUP', onHup);
+  // A SIGHUP during shutdown must neither re-read the config nor, with no listener, end the process.
+  const ignoreHup = () => log.info('SIGHUP ignored: shutting down');
+  process.on('SIGHUP', ignoreHup);
 
   log.info({ signal, in_flight: fallback.inFlight() }, 'shutting down: no new requests; waiting for replays in flight');
   const closing = Promise.all([closeServer(fallback.server), closeServer(admin)]);

@@ -65,7 +65,8 @@ describe('configuration and password edge cases', { skip }, () => {
       assert.equal(res.status, 200, 'the fallback replays with the configuration it kept');
       await writeFile(stack.configPath, good);
     } finally {
-      assert.equal(await daemon.stop(), 0);
+      const code = await daemon.stop();
+      assert.equal(code, 0, `the daemon exited with ${code} (signal ${daemon.child.signalCode}); its last lines:\n${daemon.log.lines.slice(-15).join('\n')}`);
     }
   });
 
