@@ -151,9 +151,11 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
 
   const onHup = () => void reconfigure('SIGHUP');
   process.on('SIGHUP', onHup);
+  // Listeners stay for the whole shutdown: with none left, a library's exit hook (signal-exit,
+  // loaded by the lock library) re-raises the signal and ends the process before it has drained.
   const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
   process.off('SIGHUP', onHup);
   // A SIGHUP during shutdown must neither re-read the config nor, with no listener, end the process.
