@@ -49,8 +49,14 @@ export interface RunnerContext {
 /** setTimeout fires at once beyond 2^31-1 ms; longer waits are re-evaluated when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Probes of a cookie obtained to replace a refused one (see verifyNewCookie). */
-const VERIFY_PROBES = 3;
+/** Probes of a cookie right after its login (see verifyNewCookie). */
+const VERIFY_PROBES = 5;
+/**
+ * How long an "alive" answer to a 401 stands for further 401s on the same generation: the tail
+ * of one burst. Longer would let a 401 that follows a real invalidation ride on an answer given
+ * before it, and reach the client.
+ */
+const AUTHORIZATION_REUSE_MS = 250;
 
 /** The longest a rejected request is held for the login floor; past it, 503 with Retry-After. */
 const MAX_HOLD_MS = 5000;
@@ -83,7 +89,7 @@ export class SessionRunner {
   constructor(private readonly ctx: RunnerContext) {
     this.name = ctx.session.name;
     this.background = new Background(ctx.log);
-    this.verdicts = new Verdicts({ probe: (cookie) => ctx.deps.probe(ctx.session, cookie), reuseMs: this.floorMs });
+    this.verdicts = new Verdicts({ probe: (cookie) => ctx.deps.probe(ctx.session, cookie), reuseMs: Math.min(this.floorMs, AUTHORIZATION_REUSE_MS) });
   }
 
   /** At most one login per this many ms when cookies keep failing (`daemon.min_refresh_interval`). */
@@ -240,9 +246,9 @@ export class SessionRunner {
   }
 
   /**
-   * A cookie obtained to replace a refused one is probed a few times at once, each on a new
-   * connection: behind a balancer over nodes that do not share the secret, one of them refuses
-   * it, which a rotation almost never does within milliseconds of a login. Feeds the loop guard.
+   * A cookie from a login is probed a few times at once, each on a new connection: behind a
+   * balancer over nodes that do not share the secret, one of them refuses it, which a rotation
+   * almost never does within milliseconds of a login. Feeds the loop guard.
    */
   private async verifyNewCookie(generation: number): Promise<void> {
     const current = await this.current();
@@ -297,10 +303,8 @@ export class SessionRunner {
       const outcome = await refreshSession(config, session, deps, { ...options, deferReload: true });
       if (outcome.action === 'login') metrics.logins.inc({ session: this.name, result: 'ok' });
       if (outcome.action === 'renewal') metrics.renewals.inc({ session: this.name });
-      if (outcome.urgent && (outcome.action === 'login' || outcome.action === 'renewal')) {
-        this.replacedRefused = outcome.generation;
-        this.background.track(this.verifyNewCookie(outcome.generation));
-      }
+      if (outcome.urgent && (outcome.action === 'login' || outcome.action === 'renewal')) this.replacedRefused = outcome.generation;
+      if (outcome.action === 'login') this.background.track(this.verifyNewCookie(outcome.generation));
       if (outcome.reloadOwed) this.reloadBehind(outcome.generation, outcome.urgent === true);
       this.failures = 0;
       this.nextAttemptAt = 0;

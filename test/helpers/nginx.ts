@@ -120,9 +120,18 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     async waitForGeneration(generation, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       let last = '';
+      let seen = false;
       while (Date.now() < deadline) {
         last = await nginx.generation().catch((e: Error) => e.message);
-        if (last === String(generation)) return;
+        if (last === String(generation)) {
+          // nginx's master lets new and old workers accept side by side for 100 ms after a
+          // reload: one answer from a new worker does not mean the next request meets one.
+          if (seen) return;
+          seen = true;
+          await new Promise((r) => setTimeout(r, 250));
+          continue;
+        }
+        seen = false;
         await new Promise((r) => setTimeout(r, 20));
       }
       throw new Error(`nginx still serves generation "${last}", expected ${generation}`);
