@@ -61,8 +61,11 @@ export interface Nginx {
   probeUrl: string;
   /** How many reloads (SIGHUP) nginx has logged. */
   reloads(): Promise<number>;
-  /** Polls the loopback probe until nginx serves `generation` (reloads are asynchronous). */
-  waitForGeneration(generation: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Polls the loopback probe until nginx serves `generation` (reloads are asynchronous), or
+   * with `atLeast`, any later one too (for a daemon that keeps renewing while the test looks).
+   */
+  waitForGeneration(generation: number, timeoutMs?: number, options?: { atLeast?: boolean }): Promise<void>;
   /** The generation nginx serves right now. */
   generation(): Promise<string>;
   stop(): Promise<void>;
@@ -117,13 +120,14 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       const res = await fetch(nginx.probeUrl);
       return res.text();
     },
-    async waitForGeneration(generation, timeoutMs = 10_000) {
+    async waitForGeneration(generation, timeoutMs = 10_000, options = {}) {
       const deadline = Date.now() + timeoutMs;
       let last = '';
       let seen = false;
+      const reached = (served: string) => (options.atLeast ? /^\d+$/.test(served) && Number(served) >= generation : served === String(generation));
       while (Date.now() < deadline) {
         last = await nginx.generation().catch((e: Error) => e.message);
-        if (last === String(generation)) {
+        if (reached(last)) {
           // nginx's master lets new and old workers accept side by side for 100 ms after a
           // reload: one answer from a new worker does not mean the next request meets one.
           if (seen) return;
@@ -134,7 +138,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
         seen = false;
         await new Promise((r) => setTimeout(r, 20));
       }
-      throw new Error(`nginx still serves generation "${last}", expected ${generation}`);
+      throw new Error(`nginx still serves generation "${last}", expected ${options.atLeast ? 'at least ' : ''}${generation}`);
     },
     stop: async () => proc?.stop(),
   };
