@@ -11,6 +11,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/validate.js';
+import { ensureFallbackKey } from '../../src/nginx/fallback-key.js';
 import { renderSnippet } from '../../src/nginx/snippet.js';
 import { nginxBinary } from '../../test/helpers/nginx.js';
 import { countReloads, startNginxProcess, writeNginxConf } from '../../test/helpers/nginx-process.js';
@@ -44,6 +45,8 @@ export interface BenchNginx {
   port: number;
   binary: string;
   prefix: string;
+  /** The fallback key the snippet includes (the daemon's daemon.fallback_key_file). */
+  fallbackKeyFile: string;
   confPath: string;
   pidFile: string;
   errorLog: string;
@@ -108,8 +111,10 @@ export async function startBenchNginx(options: BenchNginxOptions): Promise<Bench
   const port = await freePort();
   const p = options.prefix;
   await mkdir(p, { recursive: true });
+  const fallbackKeyFile = join(p, 'fallback-key.conf');
+  if (options.fallback !== undefined) await ensureFallbackKey(fallbackKeyFile);
   const checked = validateConfig({
-    daemon: { listen: options.fallback ?? '127.0.0.1:9' },
+    daemon: { listen: options.fallback ?? '127.0.0.1:9', fallback_key_file: fallbackKeyFile },
     sessions: [{ name: 'couch', url: options.backend, username: 'unused', password_env: 'UNUSED', include: options.include }],
   });
   if (!checked.ok) throw new Error(`bench nginx config: ${checked.problems.join('; ')}`);
@@ -132,6 +137,7 @@ export async function startBenchNginx(options: BenchNginxOptions): Promise<Bench
     port,
     binary,
     prefix: p,
+    fallbackKeyFile,
     confPath,
     pidFile,
     errorLog,

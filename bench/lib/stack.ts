@@ -67,7 +67,7 @@ export async function startBenchStack(backend: Backend, options: { fallback?: bo
     lock_timeout: 20,
     log_level: 'info',
     nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
-    daemon: { listen: fallbackListen, admin_listen: adminListen, min_refresh_interval: 0.05, max_reloads_per_minute: 10000 },
+    daemon: { listen: fallbackListen, admin_listen: adminListen, min_refresh_interval: 0.05, max_reloads_per_minute: 10000, fallback_key_file: nginx.fallbackKeyFile },
     sessions: [{ name: 'couch', url: backend.url, username: backend.admin.name, password_file: passwordFile, include, timeout: 10, retries: 1 }],
   };
   await writeFile(configPath, stringify(config));

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ExitCode, RefresherError, describeSystemError, type ExitCodeValue } from '../errors.js';
+import { fallbackKeyPath, readFallbackKey } from '../nginx/fallback-key.js';
 import { readIfExists } from '../render/write.js';
 import { statePath } from '../state/store.js';
 
@@ -56,6 +57,7 @@ async function regularOrAbsent(path: string, label: { what: string; key: string 
  */
 export async function fileFindings(config: Config): Promise<{ findings: FileFinding[]; includesReadable: boolean }> {
   const findings = await worldWritableDir(config.state_dir, 'state_dir', 'anyone on the host can replace the state and locks');
+  findings.push(...(await fallbackKeyFindings(config)));
   let includesReadable = true;
   for (const session of config.sessions) {
     const include = await regularOrAbsent(session.include, { what: 'the include', key: 'include' }, `session ${session.name} include`);
@@ -63,6 +65,22 @@ export async function fileFindings(config: Config): Promise<{ findings: FileFind
     findings.push(...include, ...(await sessionFiles(config, session)));
   }
   return { findings, includesReadable };
+}
+
+/** The fallback key: present and ours, and readable by the service and nginx only. */
+async function fallbackKeyFindings(config: Config): Promise<FileFinding[]> {
+  const path = fallbackKeyPath(config);
+  const what = 'fallback key';
+  try {
+    const key = await readFallbackKey(path);
+    if (key === undefined) {
+      return [{ ok: true, warn: true, what, detail: `${path} does not exist yet: \`run\` or \`nginx-snippet --placeholder\` makes it, and an nginx config that includes it fails until then`, exitCode: ExitCode.OK }];
+    }
+  } catch (error) {
+    return [{ ok: false, what, detail: error instanceof RefresherError ? error.message : describeSystemError(error), exitCode: error instanceof RefresherError ? error.exitCode : ExitCode.CONFIG }];
+  }
+  const loose = await readableByOthers(path, what);
+  return loose.length > 0 ? loose : [{ ok: true, what, detail: `${path}: present, not readable by other users`, exitCode: ExitCode.OK }];
 }
 
 async function sessionFiles(config: Config, session: SessionConfig): Promise<FileFinding[]> {

@@ -7,6 +7,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { directiveValues, locationBodies, parseNginxTime, proxyHeader, stripComments } from '../nginx/directives.js';
+import { fallbackKeyPath } from '../nginx/fallback-key.js';
 import { fallbackReadTimeout } from '../nginx/snippet.js';
 
 /** One line of `check` output: a warning, or an agreement worth stating. */
@@ -48,7 +49,15 @@ export function kitAgreement(config: Config, dump: string): KitNote[] {
       continue;
     }
     const needed = fallbackReadTimeout(config, session);
+    const keyFile = fallbackKeyPath(config);
     for (const body of bodies) {
+      // nginx -T shows the include directive in the location and the file's text apart from it.
+      const sendsKey = directiveValues(body, 'include').includes(keyFile);
+      notes.push(
+        sendsKey
+          ? { warn: false, what: where, detail: `location @session_refresh includes the fallback key ${keyFile}` }
+          : { warn: true, what: where, detail: `location @session_refresh does not include the fallback key ${keyFile}: the daemon refuses its requests with 403; regenerate the snippet with nginx-snippet` },
+      );
       const value = directiveValues(body, 'proxy_read_timeout')[0];
       const read = value === undefined ? NGINX_DEFAULT_READ_TIMEOUT : parseNginxTime(value);
       const shown = value === undefined ? `proxy_read_timeout (not set there: nginx's ${NGINX_DEFAULT_READ_TIMEOUT}s unless set around it)` : `proxy_read_timeout ${value}`;

@@ -1,11 +1,13 @@
 /**
  * `nginx-snippet`: prints the nginx configuration for each session, filled from the config:
  * the upstream (http { } part), the locations (server { } part) and the placeholder include.
- * With --placeholder it also creates a missing include, so nginx starts before the first login.
+ * With --placeholder it also creates a missing include and the fallback key, so nginx starts
+ * before the first login.
  */
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { ExitCode, UsageError, type ExitCodeValue } from '../errors.js';
+import { ensureFallbackKey, fallbackKeyPath } from '../nginx/fallback-key.js';
 import { renderSnippet, SNIPPET_PARTS, type SnippetPart } from '../nginx/snippet.js';
 import { INCLUDE_MODE } from '../refresh/pipeline.js';
 import { resolveGroup } from '../render/group.js';
@@ -40,6 +42,12 @@ export async function nginxSnippet(options: NginxSnippetOptions): Promise<ExitCo
         stdOutput.warn(`${session.name}: wrote the placeholder ${session.include}`);
       }
     }
+  }
+  if (options.placeholder && options.fallback !== false) {
+    // The snippet includes the fallback key: it must exist before nginx reads the snippet.
+    const path = fallbackKeyPath(config);
+    const { created } = await ensureFallbackKey(path);
+    stdOutput.warn(created ? `wrote the fallback key ${path} (mode 0640)` : `${path} exists; left as it is`);
   }
   return ExitCode.OK;
 }

@@ -86,13 +86,24 @@ export const nginxSchema = z.strictObject({
   command_timeout: seconds.default(30),
 });
 
+/** The fallback's default address: a unix socket in the service's runtime directory (systemd RuntimeDirectory=). */
+export const DEFAULT_FALLBACK_SOCKET = 'unix:/run/session-refresher/fallback.sock';
+
 /** `host:port`, `[v6]:port` or `unix:/path`. */
 const listenAddress = z.string().regex(/^(unix:\/.+|\[[0-9A-Fa-f:.]+\]:\d{1,5}|[A-Za-z0-9.-]+:\d{1,5})$/, { message: 'must be host:port, [ipv6]:port or unix:/path' });
 
 /** The daemon (`run`): fallback endpoint, admin endpoint, timing. */
 export const daemonSchema = z.strictObject({
-  /** Where nginx's @session_refresh location sends rejected requests. */
-  listen: listenAddress.default('127.0.0.1:8981'),
+  /**
+   * Where nginx's @session_refresh location sends rejected requests. The default unix socket is
+   * created mode 0660, so only the daemon's user and group (nginx's, under the shipped unit) reach it.
+   */
+  listen: listenAddress.default(DEFAULT_FALLBACK_SOCKET),
+  /**
+   * The nginx include holding the per-install key nginx proves itself with on the fallback
+   * (made on first use, mode 0640); default: fallback-key.conf in state_dir.
+   */
+  fallback_key_file: absolutePath.optional(),
   /** /healthz and /metrics; kept apart from the fallback so nginx can never forward to it. */
   admin_listen: listenAddress.default('127.0.0.1:8982'),
   /** Accept a `listen`/`admin_listen` that is not loopback or a unix socket. */

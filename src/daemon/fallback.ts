@@ -9,6 +9,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { KEY_HEADER } from '../nginx/fallback-key.js';
 import { isLoopbackHost } from './listen.js';
 import type { Metrics } from './metrics.js';
 import { GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget, type ReplayOutcome } from './replay.js';
@@ -22,6 +23,8 @@ export interface FallbackOptions {
   metrics: Metrics;
   log: Logger;
   allowNonLoopback: boolean;
+  /** True when a request's key header holds the install's key (constant-time). */
+  keyMatches: (presented: string | string[] | undefined) => boolean;
   replayTimeoutMs: number;
 }
 
@@ -41,10 +44,18 @@ function sendJson(res: ServerResponse, status: number, body: object, headers: Re
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers }).end(text);
 }
 
-/** Why a request may not be replayed, or undefined when it may. */
-export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean): { status: number; reason: string } | undefined {
+/** A refusal: the status, why (for the log and the body), and for a 403 which door turned it away. */
+export interface Refusal {
+  status: number;
+  reason: string;
+  forbidden?: 'peer' | 'key';
+}
+
+/** Why a request may not be replayed, or undefined when it may. Only nginx gets past the first two checks. */
+export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean, keyMatches: FallbackOptions['keyMatches']): Refusal | undefined {
   const remote = req.socket.remoteAddress;
-  if (remote !== undefined && !allowNonLoopback && !isLoopbackHost(remote)) return { status: 403, reason: 'the fallback endpoint accepts loopback clients only' };
+  if (remote !== undefined && !allowNonLoopback && !isLoopbackHost(remote)) return { status: 403, reason: 'the fallback endpoint accepts loopback clients only', forbidden: 'peer' };
+  if (!keyMatches(req.headers[KEY_HEADER])) return { status: 403, reason: 'the request does not carry this install\'s fallback key: only nginx, with the snippet nginx-snippet generates, may use the fallback', forbidden: 'key' };
   const url = req.url ?? '';
   // Origin-form only: an absolute URI or "//host" must never choose where the replay goes.
   if (!url.startsWith('/') || url.startsWith('//')) return { status: 400, reason: 'the request target must be a path (origin-form)' };
@@ -69,8 +80,31 @@ export function replayLabel(outcome: ReplayOutcome, verdict: 'stale' | 'authoriz
   return verdict === 'stale' ? 'stale_generation' : 'replayed';
 }
 
+/** At most one log line per this interval about refused intruders, so a flood cannot fill the disk. */
+const FORBIDDEN_LOG_INTERVAL_MS = 60_000;
+
+/** Logs the first refusal at once and then at most one line per interval, with the count in between. */
+function rateLimitedWarning(log: Logger, intervalMs: number): { note(refusal: Refusal): void } {
+  let last = -Infinity;
+  let suppressed = 0;
+  return {
+    note(refusal) {
+      const now = Date.now();
+      if (now - last < intervalMs) {
+        suppressed++;
+        return;
+      }
+      last = now;
+      const hint = refusal.forbidden === 'key' ? 'if this is your nginx, regenerate its snippet with `session-refresher nginx-snippet` and reload it' : 'bind daemon.listen to loopback or a unix socket';
+      log.warn({ reason: refusal.forbidden, refused_since_last_line: suppressed }, `fallback request refused with 403: ${refusal.reason}; ${hint}`);
+      suppressed = 0;
+    },
+  };
+}
+
 /** Creates (but does not bind) the fallback server. */
 export function createFallbackServer(options: FallbackOptions): FallbackServer {
+  const forbiddenLog = rateLimitedWarning(options.log, FORBIDDEN_LOG_INTERVAL_MS);
   const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
   let active = 0;
   let waiters: (() => void)[] = [];
@@ -84,8 +118,16 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
-    const refused = refuseReason(req, options.allowNonLoopback);
+    const refused = refuseReason(req, options.allowNonLoopback, options.keyMatches);
     const name = String(req.headers[SESSION_HEADER] ?? '');
+    if (refused?.forbidden) {
+      // Not nginx: nothing about the request is trusted, not even the session it names.
+      options.metrics.fallbackForbidden.inc({ reason: refused.forbidden });
+      forbiddenLog.note(refused);
+      req.resume();
+      sendJson(res, 403, { error: 'forbidden' }, { connection: 'close' });
+      return;
+    }
     if (refused) {
       options.metrics.replays.inc({ session: name || 'none', outcome: 'bad_request' });
       options.log.warn({ session: name || undefined, status: refused.status, method: req.method }, `fallback request refused: ${refused.reason}`);

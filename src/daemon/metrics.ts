@@ -22,6 +22,8 @@ export interface Metrics {
    * not_session, unauthorized_again, session_loop, refresh_failed, backend_error, bad_request).
    */
   replays: Counter<'session' | 'outcome'>;
+  /** Requests refused at the fallback's door (reason: key, the install's key missing or wrong; peer, not loopback). */
+  fallbackForbidden: Counter<'reason'>;
   /** nginx reloads by result (ok, not_running, failed, unverified). */
   reloads: Counter<'result'>;
   /** Seconds until the current cookie expires (negative once expired). */
@@ -47,6 +49,7 @@ export function createMetrics(view: SessionView, sessions: () => string[]): Metr
     probes: new Counter({ name: `${p}probes_total`, help: 'Session validity probes (GET /_session) by trigger and result.', labelNames: ['session', 'trigger', 'result'], registers: [registry] }),
     refreshes: new Counter({ name: `${p}refreshes_total`, help: 'Refresh passes by trigger.', labelNames: ['session', 'trigger'], registers: [registry] }),
     replays: new Counter({ name: `${p}replays_total`, help: 'Requests handled by the 401 fallback, by outcome.', labelNames: ['session', 'outcome'], registers: [registry] }),
+    fallbackForbidden: new Counter({ name: `${p}fallback_forbidden_total`, help: 'Requests refused by the 401 fallback because they did not come from nginx (missing or wrong key, non-loopback peer).', labelNames: ['reason'], registers: [registry] }),
     reloads: new Counter({ name: `${p}nginx_reloads_total`, help: 'nginx reloads by result.', labelNames: ['result'], registers: [registry] }),
     secondsLeft: new Gauge({
       name: `${p}cookie_seconds_left`,

@@ -24,7 +24,8 @@ export function replayRequestHeaders(incoming: IncomingHttpHeaders, target: URL,
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
-    if (name === 'host' || name === 'cookie' || name === 'authorization' || name === SESSION_HEADER || name === GENERATION_HEADER) continue;
+    // Our own headers (session, generation, the install's key) never travel on.
+    if (name === 'host' || name === 'cookie' || name === 'authorization' || name.startsWith('x-session-refresher-')) continue;
     out[name] = value;
   }
   out.host = target.host;

@@ -4,13 +4,15 @@
  * watches follow password files, includes and the config. SIGTERM/SIGINT drain and exit 0;
  * SIGHUP re-reads the configuration (kept as it was when the new one is invalid).
  */
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import type http from 'node:http';
+import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadFromOptions, type GlobalOptions } from '../commands/context.js';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ConfigError, ExitCode, RefresherError, describeSystemError, hasCode, type ExitCodeValue } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { ensureFallbackKey, fallbackKeyPath, keyChecker } from '../nginx/fallback-key.js';
 import { createReloader, type Reloader } from '../nginx/reload.js';
 import { defaultDeps } from '../refresh/pipeline.js';
 import { createAdminServer } from './admin.js';
@@ -22,6 +24,9 @@ import { SessionRunner } from './session-runner.js';
 import { waitForGeneration } from './verify.js';
 import { startWatching, type Watch } from './watch.js';
 
+/** Mode of a unix socket the daemon listens on: its user and group (nginx's workers') only. */
+export const SOCKET_MODE = 0o660;
+
 /** Binds `server`; a busy or forbidden address is a configuration problem. */
 async function listen(server: http.Server, address: ListenAddress, key: string): Promise<void> {
   if (address.kind === 'unix') await unlink(address.path).catch((e: unknown) => (hasCode(e, 'ENOENT') ? undefined : Promise.reject(e)));
@@ -31,11 +36,21 @@ async function listen(server: http.Server, address: ListenAddress, key: string):
       server.off('error', reject);
       resolve();
     };
-    if (address.kind === 'unix') server.listen(address.path, done);
-    else server.listen(address.port, address.host, done);
+    if (address.kind === 'unix') {
+      // The socket is created inside listen(): a umask makes it 0660 from its first instant,
+      // so no other user can connect between its creation and a chmod.
+      const previous = process.umask(0o777 & ~SOCKET_MODE);
+      try {
+        server.listen(address.path, done);
+      } finally {
+        process.umask(previous);
+      }
+    } else server.listen(address.port, address.host, done);
   }).catch((error: unknown) => {
-    throw new ConfigError([`daemon.${key}: cannot listen on ${showListen(address)}: ${describeSystemError(error)}`], 'daemon', { cause: error });
+    const hint = address.kind === 'unix' && hasCode(error, 'ENOENT', 'EACCES') ? `; create ${dirname(address.path)} for the service (systemd: RuntimeDirectory=session-refresher) or set daemon.${key}` : '';
+    throw new ConfigError([`daemon.${key}: cannot listen on ${showListen(address)}: ${describeSystemError(error)}${hint}`], 'daemon', { cause: error });
   });
+  if (address.kind === 'unix') await chmod(address.path, SOCKET_MODE);
 }
 
 function closeServer(server: http.Server): Promise<void> {
@@ -85,12 +100,17 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     );
   };
 
+  // The key nginx proves itself with; made here on a first start (nginx then needs a reload to send it).
+  const keyFile = fallbackKeyPath(config);
+  const fallbackKey = await ensureFallbackKey(keyFile);
+  if (fallbackKey.created) log.warn({ fallback_key_file: keyFile }, `created the fallback key ${keyFile}: nginx sends it after its next reload, and the fallback refuses nginx's requests until then; include it in location @session_refresh (nginx-snippet does)`);
   const fallback = createFallbackServer({
     runner: (name) => runners.get(name),
     backendUrl: (name) => sessions.get(name)?.url,
     metrics,
     log: root.child({ component: 'fallback' }),
     allowNonLoopback: config.daemon.allow_non_loopback,
+    keyMatches: keyChecker(fallbackKey.key),
     replayTimeoutMs: config.daemon.replay_timeout * 1000,
   });
   const admin = createAdminServer(() => [...runners.values()], metrics);
@@ -137,8 +157,8 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
         log.error({ why }, `configuration not applied, keeping the running one: ${message}`);
         return;
       }
-      if (next.config.daemon.listen !== config.daemon.listen || next.config.daemon.admin_listen !== config.daemon.admin_listen) {
-        log.warn('daemon.listen and daemon.admin_listen changes take effect after a restart');
+      if (next.config.daemon.listen !== config.daemon.listen || next.config.daemon.admin_listen !== config.daemon.admin_listen || fallbackKeyPath(next.config) !== keyFile) {
+        log.warn('daemon.listen, daemon.admin_listen and daemon.fallback_key_file changes take effect after a restart');
       }
       config = next.config;
       source = next.source;

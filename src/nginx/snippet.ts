@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import { fallbackKeyPath } from './fallback-key.js';
 
 /** The three parts: the upstream (http { }), the locations (server { }), and the placeholder include. */
 export type SnippetPart = 'http' | 'server' | 'placeholder';
@@ -42,6 +43,8 @@ export function snippetValues(config: Config, session: SessionConfig, version: s
   const listen = config.daemon.listen;
   const fallback = listen.startsWith('unix:') ? `${listen}:` : listen;
   if (listen.startsWith('unix:') && !SAFE_PATH.test(listen.slice(5))) problems.push(`daemon.listen: "${listen}" has characters nginx-snippet will not write into nginx config`);
+  const keyFile = fallbackKeyPath(config);
+  if (!SAFE_PATH.test(keyFile)) problems.push(`daemon.fallback_key_file: "${keyFile}" has characters nginx-snippet will not write into nginx config`);
   if (problems.length > 0) throw new ConfigError(problems, 'nginx-snippet');
   const https = backend.protocol === 'https:';
   const ssl = https
@@ -62,6 +65,7 @@ export function snippetValues(config: Config, session: SessionConfig, version: s
     backend_scheme: https ? 'https' : 'http',
     ssl,
     fallback,
+    fallback_key_file: keyFile,
     replay_timeout: String(Math.ceil(config.daemon.replay_timeout)),
     fallback_timeout: String(fallbackReadTimeout(config, session)),
   };

@@ -13,7 +13,7 @@ export interface DaemonConfigOptions {
   /** Directory for config.yaml, couch.password and state/ (it must exist). */
   dir: string;
   /** The nginx to test and reload: the fields of a test nginx (test/helpers/nginx.ts). */
-  nginx: { binary: string; prefix: string; confPath: string; pidFile: string };
+  nginx: { binary: string; prefix: string; confPath: string; pidFile: string; fallbackKeyFile?: string | undefined };
   /** `daemon.listen`: where nginx's @session_refresh sends rejected requests (host:port). */
   fallback: string;
   /** The backend's base URL, the account and its password (written to couch.password). */
@@ -40,11 +40,16 @@ export interface DaemonConfig {
 export async function writeDaemonConfig(options: DaemonConfigOptions): Promise<DaemonConfig> {
   const passwordFile = join(options.dir, 'couch.password');
   await writeFile(passwordFile, `${options.password}\n`, { mode: 0o600 });
-  const { binary, prefix, confPath, pidFile } = options.nginx;
+  const { binary, prefix, confPath, pidFile, fallbackKeyFile } = options.nginx;
   const config: Record<string, unknown> = {
     state_dir: join(options.dir, 'state'),
     nginx: { binary, prefix, config: confPath, pid_file: pidFile },
-    daemon: { listen: options.fallback, admin_listen: `127.0.0.1:${await freePort()}`, min_refresh_interval: options.minRefreshInterval ?? 0.05 },
+    daemon: {
+      listen: options.fallback,
+      admin_listen: `127.0.0.1:${await freePort()}`,
+      min_refresh_interval: options.minRefreshInterval ?? 0.05,
+      ...(fallbackKeyFile === undefined ? {} : { fallback_key_file: fallbackKeyFile }),
+    },
     sessions: [
       {
         name: 'couch',

@@ -22,11 +22,15 @@ export interface Daemon {
   exited: Promise<[number | null, NodeJS.Signals | null]>;
 }
 
-/** Starts `session-refresher run --config <configPath>` and waits for its "ready" line. */
-export async function startDaemon(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+/**
+ * Starts `session-refresher run --config <configPath>` and waits for its "ready" line. `gid`
+ * (root only) runs it with that group, as systemd's Group= does.
+ */
+export async function startDaemon(configPath: string, env: NodeJS.ProcessEnv = {}, options: { gid?: number } = {}): Promise<Daemon> {
   const child = spawn(process.execPath, [CLI, 'run', '--config', configPath], {
     env: { ...process.env, SESSION_REFRESHER_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
   });
   const log = new LineWatcher(child.stderr!);
   child.stdout!.resume();

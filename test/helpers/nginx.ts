@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/validate.js';
+import { ensureFallbackKey } from '../../src/nginx/fallback-key.js';
 import { renderSnippet } from '../../src/nginx/snippet.js';
 import { countReloads, startNginxProcess, writeNginxConf, type NginxProcess } from './nginx-process.js';
 import { freePort } from './ports.js';
@@ -37,7 +38,10 @@ export interface NginxOptions {
   backend: string;
   /** The nginx variable the include sets. */
   variable?: string;
-  /** The daemon's fallback listener (host:port); when set, 401s go to @session_refresh. */
+  /**
+   * The daemon's fallback listener (host:port); when set, 401s go to @session_refresh, with the
+   * fallback key made at `<prefix>/fallback-key.conf` (give the daemon `fallbackKeyFile`).
+   */
   fallback?: string;
   /** Session name sent to the fallback. */
   session?: string;
@@ -59,6 +63,8 @@ export interface Nginx {
   accessLog?: string;
   /** The shipped loopback probe answering the generation nginx serves. */
   probeUrl: string;
+  /** With `fallback`: the key file the snippet includes (the daemon's `daemon.fallback_key_file`). */
+  fallbackKeyFile?: string;
   /** How many reloads (SIGHUP) nginx has logged. */
   reloads(): Promise<number>;
   /**
@@ -84,13 +90,16 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const port = await freePort();
   const p = options.prefix;
   const accessLog = options.accessLog ? join(p, 'access.log') : undefined;
+  const fallbackKeyFile = join(p, 'fallback-key.conf');
   // The server is built from the shipped snippets, exactly as `session-refresher nginx-snippet` fills them.
   const session = options.session ?? 'couch';
   const checked = validateConfig({
-    daemon: { listen: options.fallback ?? '127.0.0.1:9' },
+    daemon: { listen: options.fallback ?? '127.0.0.1:9', fallback_key_file: fallbackKeyFile },
     sessions: [{ name: session, url: options.backend, username: 'unused', password_env: 'UNUSED', include: options.include, variable }],
   });
   if (!checked.ok) throw new Error(`test nginx config: ${checked.problems.join('; ')}`);
+  // As `nginx-snippet --placeholder` does: the snippet includes the key, so it must exist first.
+  if (options.fallback !== undefined) await ensureFallbackKey(fallbackKeyFile);
   const snippet = (part: 'http' | 'server') => renderSnippet(part, checked.config, checked.config.sessions[0]!, 'test', { withFallback: options.fallback !== undefined });
   await writeFile(join(p, 'session.http.conf'), snippet('http'));
   await writeFile(join(p, 'session.server.conf'), snippet('server'));
@@ -115,6 +124,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     errorLog,
     ...(accessLog ? { accessLog } : {}),
     probeUrl: `${url}/_session_refresher/generation/${session}`,
+    ...(options.fallback !== undefined ? { fallbackKeyFile } : {}),
     reloads: () => countReloads(errorLog),
     async generation() {
       const res = await fetch(nginx.probeUrl);

@@ -69,7 +69,7 @@ export async function startScriptedStack(options: ScriptedStackOptions): Promise
     state_dir: stateDir,
     lock_timeout: 20,
     nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
-    daemon: { listen: fallback, admin_listen: adminListen, min_refresh_interval: 0.05 },
+    daemon: { listen: fallback, admin_listen: adminListen, min_refresh_interval: 0.05, fallback_key_file: nginx.fallbackKeyFile },
     sessions: [session],
   };
   const stack: ScriptedStack = {

@@ -5,6 +5,7 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { KEY_HEADER, readFallbackKey } from '../../src/nginx/fallback-key.js';
 import { runCli, type CliResult } from './cli.js';
 import { startCouch, type Couch } from './couch.js';
 import { placeholderInclude, startNginx, type Nginx } from './nginx.js';
@@ -27,12 +28,17 @@ export interface Stack {
   /** GET through nginx with no client credentials. */
   get(path: string): Promise<{ status: number; body: string }>;
   includeBytes(): Promise<Buffer>;
+  /** With a fallback: the key header nginx sends it, for tests that speak to the fallback as nginx does. */
+  asNginx(): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
 export interface StackOptions {
-  /** Route nginx's 401s to the daemon's fallback endpoint (and configure daemon ports). */
-  fallback?: boolean;
+  /**
+   * Route nginx's 401s to the daemon's fallback endpoint (and configure daemon ports): on a free
+   * loopback port, or with 'unix' on a unix socket in the stack's directory (`fallback.sock`).
+   */
+  fallback?: boolean | 'unix';
   /** Use this backend (left running by `stop()`) instead of starting one. */
   couch?: Couch;
   /** The URL nginx and the session use instead of the backend's own (e.g. a balancer in front of it). */
@@ -58,7 +64,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await writeFile(include, placeholderInclude(), { mode: 0o640 });
   const couch = options.couch ?? (await startCouch());
   const url = options.url ?? couch.url;
-  const fallbackListen = options.fallback ? `127.0.0.1:${await freePort()}` : undefined;
+  const fallbackListen = options.fallback === 'unix' ? `unix:${join(dir, 'fallback.sock')}` : options.fallback ? `127.0.0.1:${await freePort()}` : undefined;
   const adminListen = `127.0.0.1:${await freePort()}`;
   let nginx: Nginx;
   try {
@@ -73,7 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     state_dir: stateDir,
     lock_timeout: 20,
     nginx: { binary: nginx.binary, prefix: nginx.prefix, config: nginx.confPath, pid_file: nginx.pidFile },
-    daemon: { listen: fallbackListen ?? `127.0.0.1:${await freePort()}`, admin_listen: adminListen },
+    daemon: { listen: fallbackListen ?? `127.0.0.1:${await freePort()}`, admin_listen: adminListen, ...(nginx.fallbackKeyFile ? { fallback_key_file: nginx.fallbackKeyFile } : {}) },
     sessions: [session],
   };
   const stack: Stack = {
@@ -93,6 +99,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return { status: res.status, body: await res.text() };
     },
     includeBytes: () => readFile(include),
+    async asNginx() {
+      const key = nginx.fallbackKeyFile === undefined ? undefined : await readFallbackKey(nginx.fallbackKeyFile);
+      if (key === undefined) throw new Error('this stack has no fallback key');
+      return { [KEY_HEADER]: key };
+    },
     async stop() {
       await Promise.allSettled([nginx.stop(), options.couch ? undefined : couch.stop()]);
       await tmp.remove();

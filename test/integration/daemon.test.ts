@@ -95,7 +95,7 @@ describe('run (the daemon)', { skip }, () => {
 
   test('a request carrying a stale generation is replayed with the current cookie, without a login', async () => {
     await start();
-    const res = await fetch(`${fallbackUrl()}/_config`, { headers: { 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '0' } });
+    const res = await fetch(`${fallbackUrl()}/_config`, { headers: { ...(await stack.asNginx()), 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '0' } });
     assert.equal(res.status, 200, await res.clone().text());
     assert.ok(((await res.json()) as Record<string, unknown>).couch_httpd_auth);
     await stack.couch.settle();
@@ -104,13 +104,14 @@ describe('run (the daemon)', { skip }, () => {
 
   test('the fallback refuses requests without the session header, for unknown sessions, and absolute or //host targets', async () => {
     await start();
-    const plain = await fetch(`${fallbackUrl()}/_config`);
+    const key = await stack.asNginx();
+    const plain = await fetch(`${fallbackUrl()}/_config`, { headers: key });
     assert.equal(plain.status, 400);
     assert.match(await plain.text(), /missing x-session-refresher-session/);
-    const unknown = await fetch(`${fallbackUrl()}/_config`, { headers: { 'x-session-refresher-session': 'nope' } });
+    const unknown = await fetch(`${fallbackUrl()}/_config`, { headers: { ...key, 'x-session-refresher-session': 'nope' } });
     assert.equal(unknown.status, 400);
     for (const target of ['http://evil.example/_config', '//evil.example/_config']) {
-      const raw = await rawRequest(fallbackUrl(), `GET ${target} HTTP/1.1\r\nHost: x\r\nX-Session-Refresher-Session: couch\r\nConnection: close\r\n\r\n`);
+      const raw = await rawRequest(fallbackUrl(), `GET ${target} HTTP/1.1\r\nHost: x\r\nX-Session-Refresher-Key: ${Object.values(key)[0]}\r\nX-Session-Refresher-Session: couch\r\nConnection: close\r\n\r\n`);
       assert.match(raw, /^HTTP\/1\.1 400 /, `${target}: ${raw.split('\r\n')[0]}`);
     }
     const connect = await rawRequest(fallbackUrl(), 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nX-Session-Refresher-Session: couch\r\n\r\n');
@@ -197,7 +198,7 @@ describe('run (the daemon)', { skip }, () => {
     const seq = ((await (await fetch(`${stack.couch.url}/slow`, { headers: { authorization: basic(stack) } })).json()) as { update_seq: unknown }).update_seq;
     // A long-poll the real backend holds open until the database changes: a slow request, no script needed.
     const pending = fetch(`${fallbackUrl()}/slow/_changes?feed=longpoll&since=${encodeURIComponent(String(seq))}`, {
-      headers: { 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '0' },
+      headers: { ...(await stack.asNginx()), 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '0' },
     }).then(async (r) => ({ status: r.status, body: await r.text() }));
     await daemon!.waitForMsg(/fallback: request received/);
     const code = daemon!.stop('SIGTERM');

@@ -47,10 +47,11 @@ describe('daemon faults', { skip }, () => {
     assert.equal(stack.couch.logins(), 1, 'the second daemon found the fresh cookie');
 
     await stack.couch.rotateSecret();
+    const key = await stack.asNginx();
     const listens = [(stack.config.daemon as { listen: string }).listen, String(/"listen":"([^"]+)"/.exec(other.log.lines.join('\n'))![1])];
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        fetch(`http://${listens[i % 2]}/_config`, { headers: { 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '1' } }).then((r) => r.status),
+        fetch(`http://${listens[i % 2]}/_config`, { headers: { ...key, 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '1' } }).then((r) => r.status),
       ),
     );
     assert.deepEqual([...new Set(results)], [200]);
@@ -61,7 +62,7 @@ describe('daemon faults', { skip }, () => {
   test('a Host header or odd path cannot steer the replay: it only ever reaches the configured backend', async () => {
     const { stack } = await stackWithDaemon();
     const fallback = (stack.config.daemon as { listen: string }).listen;
-    const headers = { 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '0', host: 'evil.example', 'x-forwarded-host': 'evil.example' };
+    const headers = { ...(await stack.asNginx()), 'x-session-refresher-session': 'couch', 'x-session-refresher-generation': '0', host: 'evil.example', 'x-forwarded-host': 'evil.example' };
     const res = await fetch(`http://${fallback}/_config`, { headers });
     assert.equal(res.status, 200);
     assert.ok(((await res.json()) as Record<string, unknown>).couch_httpd_auth, 'answered by the configured backend');

@@ -29,6 +29,9 @@ const skip = skipWithoutNginx();
 async function snippets(dir: string, session: Record<string, unknown>, daemon: Record<string, unknown>, extra: string[] = []): Promise<{ http: string; server: string; code: number | null; stderr: string }> {
   const configPath = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`);
   await writeFile(configPath, stringify({ state_dir: join(dir, 'state'), daemon, sessions: [{ username: 'svc', password_env: 'UNUSED', ...session }] }));
+  // As the install steps do: --placeholder also makes the fallback key the server part includes.
+  await mkdir(join(dir, 'state'), { recursive: true });
+  if (!extra.includes('--no-fallback')) await runCli(['nginx-snippet', '--config', configPath, '--part', 'placeholder', '--placeholder']);
   const http = await runCli(['nginx-snippet', '--config', configPath, '--part', 'http', ...extra]);
   const server = await runCli(['nginx-snippet', '--config', configPath, '--part', 'server', ...extra]);
   return { http: http.stdout, server: server.stdout, code: http.code ?? server.code, stderr: http.stderr + server.stderr };
@@ -90,7 +93,7 @@ describe('the shipped nginx kit', { skip }, () => {
       // The example, the generated parts and the daemon's defaults agree, as nginx itself reads them.
       const dump = spawnSync(nginxBinary()!, ['-T', '-q', '-p', dir.path, '-c', conf], { encoding: 'utf8' });
       assert.equal(dump.status, 0, dump.stderr);
-      const defaults = validateConfig({ sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'UNUSED', include }] });
+      const defaults = validateConfig({ state_dir: join(dir.path, 'state'), sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'UNUSED', include }] });
       assert.ok(defaults.ok);
       const shutdown = parseNginxTime(directiveValues(stripComments(dump.stdout), 'worker_shutdown_timeout')[0] ?? '');
       assert.ok(shutdown !== undefined && shutdown >= defaults.config.daemon.replay_timeout, `the example's worker_shutdown_timeout (${shutdown}s) is at least the default daemon.replay_timeout`);
@@ -100,21 +103,27 @@ describe('the shipped nginx kit', { skip }, () => {
     }
   });
 
-  test('nginx-snippet --placeholder creates a missing include once and never overwrites one', async () => {
+  test('nginx-snippet --placeholder creates a missing include and the fallback key once, and never overwrites either', async () => {
     const dir = await tempDir('sr-kit-');
     try {
       const include = join(dir.path, 'inc', 'couch.conf');
+      const keyFile = join(dir.path, 'state', 'fallback-key.conf');
       await mkdir(join(dir.path, 'inc'));
       const configPath = join(dir.path, 'config.yaml');
-      await writeFile(configPath, stringify({ sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'X', include }] }));
+      await writeFile(configPath, stringify({ state_dir: join(dir.path, 'state'), sessions: [{ name: 'couch', url: 'http://127.0.0.1:5984', username: 'svc', password_env: 'X', include }] }));
       const first = await runCli(['nginx-snippet', '--config', configPath, '--part', 'placeholder', '--placeholder']);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stderr, /wrote the placeholder/);
+      assert.match(first.stderr, new RegExp(`wrote the fallback key ${keyFile} \\(mode 0640\\)`));
       assert.match(await readFile(include, 'utf8'), /^set \$auth_cookie "";\nset \$auth_cookie_generation "0";$/m);
+      const key = await readFile(keyFile, 'utf8');
+      assert.ok(!(first.stdout + first.stderr).includes(/"([0-9a-f]{64})"/.exec(key)![1]!), 'the key is never printed');
       await writeFile(include, 'set $auth_cookie "AuthSession=abc";\nset $auth_cookie_generation "4";\n');
       const second = await runCli(['nginx-snippet', '--config', configPath, '--part', 'placeholder', '--placeholder']);
-      assert.match(second.stderr, /exists; left as it is/);
+      assert.match(second.stderr, /couch\.conf exists; left as it is/);
+      assert.match(second.stderr, /fallback-key\.conf exists; left as it is/);
       assert.match(await readFile(include, 'utf8'), /generation "4"/);
+      assert.equal(await readFile(keyFile, 'utf8'), key);
     } finally {
       await dir.remove();
     }

@@ -37,7 +37,7 @@ function defaultsOnly(stack: Stack): void {
   const keep = (o: Record<string, unknown>, keys: string[]) => Object.keys(o).filter((k) => !keys.includes(k)).forEach((k) => delete o[k]);
   keep(stack.config, ['state_dir', 'nginx', 'daemon', 'sessions']);
   keep(stack.config.nginx as Record<string, unknown>, ['binary', 'prefix', 'config', 'pid_file']);
-  keep(stack.config.daemon as Record<string, unknown>, ['listen', 'admin_listen']);
+  keep(stack.config.daemon as Record<string, unknown>, ['listen', 'admin_listen', 'fallback_key_file']);
   keep(stack.session, ['name', 'url', 'username', 'password_file', 'include']);
 }
 

@@ -9,6 +9,7 @@ import { kitAgreement } from '../../src/commands/check-kit.js';
 import type { Config } from '../../src/config/schema.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { directiveValues, locationBodies, parseNginxTime, proxyHeader, stripComments } from '../../src/nginx/directives.js';
+import { fallbackKeyPath } from '../../src/nginx/fallback-key.js';
 import { fallbackReadTimeout, renderSnippet } from '../../src/nginx/snippet.js';
 
 function config(daemon: Record<string, unknown> = {}, session: Record<string, unknown> = {}): Config {
@@ -62,9 +63,21 @@ describe('kitAgreement', () => {
     const c = config();
     const notes = kitAgreement(c, `worker_shutdown_timeout 60s;\nhttp { server {\n${server(c)}\n} }`);
     assert.deepEqual(notes.filter((n) => n.warn), []);
-    assert.equal(notes.length, 2);
+    assert.equal(notes.length, 3);
     assert.match(notes[0]!.detail, /^60s, not shorter than daemon\.replay_timeout \(60s\)$/);
-    assert.match(notes[1]!.detail, new RegExp(`covers the ${fallbackReadTimeout(c, c.sessions[0]!)}s the daemon may take`));
+    assert.equal(notes[1]!.detail, `location @session_refresh includes the fallback key ${fallbackKeyPath(c)}`);
+    assert.match(notes[2]!.detail, new RegExp(`covers the ${fallbackReadTimeout(c, c.sessions[0]!)}s the daemon may take`));
+  });
+
+  it('warns when location @session_refresh does not send the fallback key, or includes another file', () => {
+    const c = config();
+    const key = fallbackKeyPath(c);
+    for (const edit of [(t: string) => t.replace(`include ${key};`, ''), (t: string) => t.replace(`include ${key};`, 'include /etc/nginx/other-key.conf;')]) {
+      const notes = kitAgreement(c, `worker_shutdown_timeout 60s;\nhttp { server {\n${edit(server(c))}\n} }`);
+      const keyNote = notes.find((n) => n.detail.includes('fallback key'))!;
+      assert.equal(keyNote.warn, true);
+      assert.match(keyNote.detail, /does not include the fallback key .*refuses its requests with 403; regenerate the snippet with nginx-snippet$/);
+    }
   });
 
   it('warns when old workers are cut before a replay may end, naming both values and what to do', () => {
@@ -86,7 +99,7 @@ describe('kitAgreement', () => {
     const needed = fallbackReadTimeout(c, c.sessions[0]!);
     for (const edit of [(t: string) => t.replace(/proxy_read_timeout \d+s;/, 'proxy_read_timeout 30s;'), (t: string) => t.replace(/proxy_read_timeout \d+s;/, '')]) {
       const notes = kitAgreement(c, `worker_shutdown_timeout 1m;\nhttp { server {\n${edit(server(c))}\n} }`);
-      const fallback = notes.find((n) => n.what === 'session couch nginx fallback')!;
+      const fallback = notes.find((n) => n.what === 'session couch nginx fallback' && n.detail.includes('proxy_read_timeout'))!;
       assert.equal(fallback.warn, true);
       assert.match(fallback.detail, new RegExp(`is shorter than the ${needed}s the daemon may take .*regenerate the snippet with nginx-snippet$`));
     }

@@ -29,8 +29,17 @@ describe('nginx snippets', () => {
     assert.match(text, /^ {4}proxy_set_header Cookie \$couch_cookie;$/m);
     assert.match(text, /^ {4}proxy_set_header X-Session-Refresher-Generation \$couch_cookie_generation;$/m);
     assert.match(text, /^ {4}proxy_pass http:\/\/unix:\/run\/session-refresher\/fallback\.sock:;$/m);
+    assert.match(text, /^ {4}include \/var\/lib\/session-refresher\/fallback-key\.conf;$/m, 'the fallback location sends the install\'s key');
     assert.match(text, /^location = \/_session \{\n {4}return 403;\n\}$/m);
     assert.doesNotMatch(text, /\{\{|#>|#</);
+  });
+
+  it('uses the unix socket by default, and includes daemon.fallback_key_file when set', () => {
+    const c = config({}, { fallback_key_file: '/etc/nginx/sr-key.conf' });
+    const text = renderSnippet('server', c, c.sessions[0]!, 'x');
+    assert.match(text, /^ {4}proxy_pass http:\/\/unix:\/run\/session-refresher\/fallback\.sock:;$/m);
+    assert.match(text, /^ {4}include \/etc\/nginx\/sr-key\.conf;$/m);
+    assert.doesNotMatch(renderSnippet('server', c, c.sessions[0]!, 'x', { withFallback: false }), /sr-key/, 'without the fallback, no key is sent');
   });
 
   it('renders an https upstream with server name and the configured CA', () => {
