@@ -2,7 +2,7 @@
  * The configuration schema: every key, its type and its default. Validation is done by zod;
  * the messages it produces are turned into one line per problem by `validate.ts`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
 
 /** Longest wait a timer can hold: setTimeout fires at once beyond 2^31-1 ms (about 24.8 days). */

@@ -2,7 +2,7 @@
  * Turns a raw configuration object into a validated `Config`, or into the complete list of
  * problems, one line each, naming the key and the value received (pure).
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { showKey } from './yaml-file.js';
 
