@@ -7,7 +7,7 @@
  * (single-flight inside, the cross-process lock outside). Reloads run behind the pass, so no
  * reload wait holds the lock or the single-flight.
  */
-import { CronJob } from 'cron';
+import type { CronJob } from 'cron';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config, SessionConfig } from '../config/schema.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
@@ -101,7 +101,10 @@ export class SessionRunner {
   async start(): Promise<RefreshResult> {
     const { session, config } = this.ctx;
     if (session.schedule) {
-      this.cron = CronJob.from({ cronTime: session.schedule, onTick: () => void this.scheduledRefresh(), start: true });
+      // Loaded only for a schedule: cron brings a date library of its own, megabytes of heap.
+      // cron is CommonJS: its exports are the default export's properties, bundled or not.
+      const { CronJob } = (await import('cron')).default;
+      if (!this.stopped) this.cron = CronJob.from({ cronTime: session.schedule, onTick: () => void this.scheduledRefresh(), start: true });
     }
     if (config.daemon.probe_interval > 0) this.probeTimer = setInterval(() => void this.checkValidity(), config.daemon.probe_interval * 1000);
     return this.refresh('start', { renew: true });
