@@ -1,8 +1,8 @@
-#!/usr/bin/env node
 /**
  * The command line. This is the only place that decides the exit code: commands return one,
  * known failures (RefresherError) print one line and use theirs, anything else is a bug.
  * Commands are imported when chosen, so `refresh-now` with nothing to do loads little.
+ * Started by cli.ts, after it turned on Node's compile cache.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, RefresherError, type ExitCodeValue } from './errors.js';
@@ -109,7 +109,10 @@ function reportError(error: unknown): ExitCodeValue {
   return ExitCode.INTERNAL;
 }
 
-const exitCode = await main(process.argv);
-// Exit explicitly: an idle keep-alive socket must not hold a cron job open.
-process.exitCode = exitCode;
-process.stdout.write('', () => process.exit(exitCode));
+/** Runs the program on `argv` and exits with its code. */
+export async function runCli(argv: string[]): Promise<void> {
+  const exitCode = await main(argv);
+  // Exit explicitly: an idle keep-alive socket must not hold a cron job open.
+  process.exitCode = exitCode;
+  process.stdout.write('', () => process.exit(exitCode));
+}
