@@ -23,7 +23,7 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
  * GET `url` once and drain the body. `agent` false (default) opens a fresh connection with
  * `Connection: close`, so every request pays the same (loopback) connect; bounded by `timeoutMs`.
  */
-export function timedGet(url: string, options: { agent?: http.Agent | false; t0?: number; timeoutMs?: number } = {}): Promise<Sample> {
+export function timedGet(url: string, options: { agent?: http.Agent | false; t0?: number; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<Sample> {
   const t0 = options.t0 ?? 0;
   const agent = options.agent ?? false;
   return new Promise((resolve) => {
@@ -36,7 +36,7 @@ export function timedGet(url: string, options: { agent?: http.Agent | false; t0?
       const end = now();
       resolve({ start: start - t0, end: end - t0, ms: end - start, status, ...(error ? { error } : {}), ...(body ? { body } : {}) });
     };
-    const req = http.get(url, { agent, headers: agent === false ? { connection: 'close' } : {}, timeout: options.timeoutMs ?? 30_000 }, (res) => {
+    const req = http.get(url, { agent, headers: { ...(agent === false ? { connection: 'close' } : {}), ...options.headers }, timeout: options.timeoutMs ?? 30_000 }, (res) => {
       const keep = res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299;
       res.on('data', (chunk: Buffer) => {
         if (keep && body.length < 300) body += chunk.toString('utf8').slice(0, 300 - body.length);
