@@ -12,7 +12,6 @@
  * timed in between, one untimed first. Every request opens its own loopback connection.
  * Where the time goes comes from the daemon's own log lines (pino, 1 ms resolution).
  */
-import { spawnSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { daemonSchema } from '../../src/config/schema.js';
 import type { Couch } from '../../test/helpers/couch.js';
@@ -22,6 +21,7 @@ import { waitForChildren } from '../lib/proc.js';
 import { fixed, ms, type BenchContext, type FigureResult } from '../lib/report.js';
 import type { BenchStack } from '../lib/stack.js';
 import { median, percentile } from '../lib/stats.js';
+import { stepTimes } from '../lib/steps.js';
 import { REQUEST_PATH } from './paths.js';
 
 const GOAL = 3;
@@ -161,51 +161,6 @@ async function quietWindow(ctx: BenchContext, stack: BenchStack, couch: Couch, r
   return { windows, probeInterval };
 }
 
-/** What the steps cost on their own, measured in the same run. */
-interface References {
-  /** The backend's 401 for the request, direct (the first hop of a recovery). */
-  unauthorizedMs: number;
-  /** GET /_session with a dead cookie, direct (the probe). */
-  probeMs: number;
-  /** POST /_session, direct (the login). */
-  loginMs: number;
-  /** One `nginx -t` (behind the replay, not on its path). */
-  nginxTestMs: number;
-}
-
-/** Each step alone, medians of `count`, on new connections like the daemon's. */
-async function references(stack: BenchStack, count: number): Promise<References> {
-  const unauthorized: number[] = [];
-  const probes: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const u = await timedGet(stack.backend.url + REQUEST_PATH);
-    if (u.status !== 401) throw new Error(`the backend answered ${u.status}, not 401, to ${REQUEST_PATH} without a cookie`);
-    unauthorized.push(u.ms);
-    const p = await timedGet(`${stack.backend.url}/_session`, { headers: { cookie: 'AuthSession=ZGVhZDo2NzAwMDAwMDpkZWFkZGVhZGRlYWQ' } });
-    if (p.status !== 200) throw new Error(`GET /_session with a dead cookie answered ${p.status}`);
-    probes.push(p.ms);
-  }
-  const logins: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t = clockMs();
-    const res = await fetch(`${stack.backend.url}/_session`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
-      body: new URLSearchParams({ name: stack.backend.admin.name, password: stack.backend.admin.password }),
-    });
-    await res.arrayBuffer();
-    logins.push(clockMs() - t);
-  }
-  const tests: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t = clockMs();
-    const r = spawnSync(stack.nginx.binary, ['-t', '-q', '-p', stack.nginx.prefix, '-c', stack.nginx.confPath], { stdio: 'ignore' });
-    tests.push(clockMs() - t);
-    if (r.status !== 0) throw new Error('nginx -t failed on the bench config');
-  }
-  return { unauthorizedMs: median(unauthorized), probeMs: median(probes), loginMs: median(logins), nginxTestMs: median(tests) };
-}
-
 /** Runs figure 2 against the stack's daemon. */
 export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon: Daemon): Promise<FigureResult> {
   const invalidations = ctx.quick ? 50 : 200;
@@ -215,7 +170,7 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
     runs.push(run);
     ctx.say(`  fig 2 run ${r + 1}: normal p50 ${ms(run.normal.p50)} p99 ${ms(run.normal.p99)}; recovery p50 ${ms(run.recovery.p50)} p99 ${ms(run.recovery.p99)}`);
   }
-  const ref = await references(stack, 10);
+  const ref = await stepTimes(stack, 10);
   const quiet = await quietWindow(ctx, stack, couch, ctx.quick ? 10 : 30);
   const med = (f: (r: RunResult) => number) => median(runs.map(f));
   const ratioP50 = med((r) => r.ratioP50);
