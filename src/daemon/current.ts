@@ -1,9 +1,11 @@
 /**
  * The session as nginx should be using it now, read from the include and the state file.
  */
+import { lstat } from 'node:fs/promises';
 import type { SessionConfig } from '../config/schema.js';
 import { snapshot } from '../refresh/fresh.js';
 import { parseIncludeCookie } from '../render/include.js';
+import { statePath } from '../state/store.js';
 
 /** The session as nginx should be using it now. */
 export interface CurrentSession {
@@ -21,22 +23,70 @@ export interface CurrentSession {
   intactInclude: Buffer | undefined;
 }
 
-/** Reads the include and state of `session` as they are on disk now. */
-export async function readCurrent(stateDir: string, session: SessionConfig, now = Date.now()): Promise<CurrentSession> {
-  const snap = await snapshot(stateDir, session);
+/** A session read from disk, apart from what depends on the clock. */
+type OnDisk = Omit<CurrentSession, 'valid'> & { intact: boolean };
+
+function describe(snap: Awaited<ReturnType<typeof snapshot>>, session: SessionConfig): OnDisk {
   const state = snap.state;
   const text = snap.include?.toString('utf8');
   const cookie = text === undefined ? undefined : parseIncludeCookie(text, session.variable);
-  const expiresAt = state?.expires ? Date.parse(state.expires) : undefined;
   const intact = snap.includeSha256 !== undefined && snap.includeSha256 === state?.include_sha256;
   const time = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso));
   return {
     generation: state?.generation ?? 0,
     cookie,
-    expiresAt,
-    valid: intact && cookie !== undefined && expiresAt !== undefined && expiresAt > now,
+    expiresAt: state?.expires ? Date.parse(state.expires) : undefined,
     obtainedAt: time(state?.obtained_at ?? state?.last_login),
     lastLoginAt: time(state?.last_login),
     intactInclude: intact ? snap.include : undefined,
+    intact,
   };
+}
+
+function at(disk: OnDisk, now: number): CurrentSession {
+  const { intact, ...rest } = disk;
+  return { ...rest, valid: intact && disk.cookie !== undefined && disk.expiresAt !== undefined && disk.expiresAt > now };
+}
+
+/** Reads the include and state of `session` as they are on disk now. */
+export async function readCurrent(stateDir: string, session: SessionConfig, now = Date.now()): Promise<CurrentSession> {
+  return at(describe(await snapshot(stateDir, session), session), now);
+}
+
+/**
+ * What identifies a file's bytes without reading them: every write of ours replaces the file by
+ * a rename (a new inode), and any write in place changes its ctime.
+ */
+async function identity(path: string): Promise<string> {
+  try {
+    const s = await lstat(path, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}`;
+  } catch (error) {
+    return `unreadable:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+}
+
+/**
+ * readCurrent for the request path: every 401 asks what the session is, and a storm asks a
+ * thousand times at once. Two lstat calls tell whether the include and the state file are
+ * still the ones last read; only then are the bytes read and hashed again. Whoever changed
+ * them (this daemon, refresh-now, a hand edit), the next call sees it.
+ */
+export class CurrentReader {
+  private last: { key: string; disk: OnDisk } | undefined;
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly session: SessionConfig,
+  ) {}
+
+  async read(now = Date.now()): Promise<CurrentSession> {
+    const key = (await Promise.all([identity(statePath(this.stateDir, this.session.name)), identity(this.session.include)])).join('|');
+    if (this.last?.key !== key) {
+      const disk = describe(await snapshot(this.stateDir, this.session), this.session);
+      // Cache only what was read under the key checked before it: a change in between is seen next time.
+      this.last = { key, disk };
+    }
+    return at(this.last.disk, now);
+  }
 }

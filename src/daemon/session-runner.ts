@@ -16,7 +16,7 @@ import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type
 import { recordAlert } from '../refresh/record.js';
 import { blankExpiredSession, reinstallInclude } from '../refresh/repair.js';
 import { Background } from './background.js';
-import { readCurrent, type CurrentSession } from './current.js';
+import { CurrentReader, type CurrentSession } from './current.js';
 import { loginResult, type Metrics, type Trigger } from './metrics.js';
 import { loginGate, onRejected } from './replay-policy.js';
 import { nextRefreshDelay, retryDelay, type Random } from './timing.js';
@@ -83,12 +83,14 @@ export class SessionRunner {
   private lastGoodInclude: Buffer | undefined;
   private seen: { generation: number; expiresAt: number | undefined } = { generation: 0, expiresAt: undefined };
   private stopped = false;
+  private readonly reader: CurrentReader;
   private readonly verdicts: Verdicts;
   private readonly background: Background;
 
   constructor(private readonly ctx: RunnerContext) {
     this.name = ctx.session.name;
     this.background = new Background(ctx.log);
+    this.reader = new CurrentReader(ctx.config.state_dir, ctx.session);
     this.verdicts = new Verdicts({ probe: (cookie) => ctx.deps.probe(ctx.session, cookie), reuseMs: Math.min(this.floorMs, AUTHORIZATION_REUSE_MS) });
   }
 
@@ -139,7 +141,7 @@ export class SessionRunner {
 
   /** Reads the include and state as they are on disk now. */
   async current(): Promise<CurrentSession> {
-    const current = await readCurrent(this.ctx.config.state_dir, this.ctx.session);
+    const current = await this.reader.read();
     if (current.intactInclude) this.lastGoodInclude = current.intactInclude;
     this.seen = { generation: current.generation, expiresAt: current.expiresAt };
     return current;
