@@ -1,10 +1,14 @@
 /** Reading processes from /proc (Linux): memory, CPU time, children. */
 import { readFileSync, readdirSync } from 'node:fs';
 
-/** Resident set size in KiB (VmRSS), or undefined when the process is gone. */
-export function rssKiB(pid: number): number | undefined {
+/**
+ * Resident set size in KiB (VmRSS, or with `field` one of its parts: RssAnon, the process's
+ * own memory; RssFile, pages of mapped files such as the node binary, shared with every other
+ * process mapping them), or undefined when the process is gone.
+ */
+export function rssKiB(pid: number, field: 'VmRSS' | 'RssAnon' | 'RssFile' = 'VmRSS'): number | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
