@@ -147,6 +147,7 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     const log = options.log.child({ session: name });
     log.debug({ method: req.method, failed_generation: failed }, 'fallback: request received');
     const got = await runner.cookieForReplay(failed);
+    const decided = process.hrtime.bigint();
     if (!got.ok) {
       options.metrics.replays.inc({ session: name, outcome: got.code === 'ERR_SESSION_LOOP' ? 'session_loop' : 'refresh_failed' });
       // The client learns only that there is no session and which log line tells why: the
@@ -166,7 +167,9 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     const label = retried && outcome === 'replayed' ? 'replayed_after_retry' : replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);
-    const fields = { method: req.method, failed_generation: failed, generation: got.generation, verdict: got.verdict, outcome: label };
+    // Where the time went: deciding (probe, login, waits) and the replay itself, in ms.
+    const ms = (from: bigint, to: bigint) => Math.round(Number(to - from) / 1e4) / 100;
+    const fields = { method: req.method, failed_generation: failed, generation: got.generation, verdict: got.verdict, outcome: label, decide_ms: ms(started, decided), replay_ms: ms(decided, process.hrtime.bigint()) };
     if (error) log.warn({ ...fields, request_id: requestId, reason: error }, 'fallback: request replayed');
     else if (outcome === 'unauthorized_again') log.warn({ ...fields, reason: UNAUTHORIZED_REASON[got.verdict] }, 'fallback: request replayed; a 401 reached the client');
     else log.info(fields, 'fallback: request replayed');

@@ -18,7 +18,7 @@ import { login } from '../session/login.js';
 import { readPassword } from '../session/password.js';
 import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
 import { probeSession } from '../session/probe.js';
-import { ensureStateDir, writeState, type SessionState } from '../state/store.js';
+import { ensureStateDir, forgetStateDir, writeState, type SessionState } from '../state/store.js';
 import { pendingWork, sha256, snapshot, type SessionSnapshot, type WorkOptions } from './fresh.js';
 import { install, reloadFor, type InstallDeps, type ReloadDeps } from './install.js';
 import { obtain, type ObtainDeps } from './obtain.js';
@@ -95,6 +95,9 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
       if (error instanceof RefresherError) await recordFailure(config, session, error, deps.now());
       throw error;
     }
+  }).catch((error: unknown) => {
+    forgetStateDir(config.state_dir);
+    throw error;
   });
   if (!outcome.reloadOwed || options.deferReload) return outcome;
   return { ...outcome, ...(await reloadOwed(config, session, deps, outcome.generation, outcome.urgent)), reloadOwed: false };

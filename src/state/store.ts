@@ -78,11 +78,21 @@ export async function writeState(stateDir: string, name: string, state: SessionS
   await writeAtomic(statePath(stateDir, name), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }
 
-/** Creates the state directory (0750) when missing. */
+/** State directories this process has made sure of (the daemon's request path passes here on every login). */
+const ensured = new Set<string>();
+
+/** Creates the state directory (0750) when missing; once per process unless `forgetStateDir` says it may be gone. */
 export async function ensureStateDir(stateDir: string): Promise<void> {
+  if (ensured.has(stateDir)) return;
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o750 });
   } catch (error) {
     throw new WriteError(`cannot create the state directory ${stateDir}: ${describeSystemError(error)}; create it or set state_dir`, { cause: error });
   }
+  ensured.add(stateDir);
+}
+
+/** After a failed pass: the directory may have been removed, so the next pass makes sure again. */
+export function forgetStateDir(stateDir: string): void {
+  ensured.delete(stateDir);
 }
