@@ -30,6 +30,7 @@ import { whySessions } from './figures/why-sessions.js';
 import { describeMachine, type Machine } from './lib/machine.js';
 import type { BenchContext, FigureResult } from './lib/report.js';
 import { startBenchStack, type BenchStack } from './lib/stack.js';
+import { unitNodeOptions } from './lib/unit.js';
 import { wrkVersion } from './lib/wrk.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -141,7 +142,8 @@ async function main(): Promise<number> {
       cleanups.push(() => couch.stop());
       const stack: BenchStack = await startBenchStack(couch);
       cleanups.push(() => stack.stop());
-      const daemon: Daemon = await startDaemon(stack.configPath);
+      // The daemon runs with the V8 options of the shipped unit, as deployed.
+      const daemon: Daemon = await startDaemon(stack.configPath, { NODE_OPTIONS: unitNodeOptions() });
       cleanups.push(() => daemon.stop());
       await stack.nginx.waitForGeneration(1);
       let idle: Idle | undefined;

@@ -10,6 +10,7 @@ import { clockMs } from '../lib/client.js';
 import { cpuSeconds, rssKiB } from '../lib/proc.js';
 import { fixed, type BenchContext, type FigureResult } from '../lib/report.js';
 import { median } from '../lib/stats.js';
+import { unitNodeOptions } from '../lib/unit.js';
 
 /** How long after the first login the idle windows start. */
 const SETTLE_MS = 15_000;
@@ -55,7 +56,7 @@ export function daemonResources(idle: Idle, stormPeakKiB: number[]): FigureResul
       { figure: '6 daemon', measure: `RSS peak during a 1,000-request storm, Node ${process.version}`, value: mib(median(stormPeakKiB)), goal: '<= 100 MiB', met: median(stormPeakKiB) <= 100 * 1024 },
       { figure: '6 daemon', measure: 'CPU idle (% of one core)', value: `${fixed(median(idle.cpuPercent), 2)} %`, goal: '< 0.5 %', met: median(idle.cpuPercent) < 0.5 },
     ],
-    notes: [`Idle: ${idle.rssKiB.length} window(s) of ${idle.windowSeconds} s, from ${SETTLE_MS / 1000} s after the first login (the periodic probe runs in them); storm peak sampled every 20 ms; medians over runs.`],
+    notes: [`The daemon runs with the shipped unit's NODE_OPTIONS (${unitNodeOptions() || 'none'}). Idle: ${idle.rssKiB.length} window(s) of ${idle.windowSeconds} s, from ${SETTLE_MS / 1000} s after the first login (the periodic probe runs in them); storm peak sampled every 20 ms; medians over runs.`],
     data: { node: process.version, idle, stormPeakKiB },
   };
 }
