@@ -115,7 +115,9 @@ export class SessionFleet implements FleetHook {
     const { config, session, deps } = this.options;
     const outcome = await installRecord(config, session, deps, record);
     if (this.inPass) {
-      this.adoptedInPass = outcome;
+      // The same record may be applied twice in a pass (an announcement and the wait both see
+      // it); the second finds it installed: keep the outcome that owes the reload.
+      if (!this.adoptedInPass?.reloadOwed) this.adoptedInPass = outcome;
       return;
     }
     if (!outcome.reloadOwed) return;
