@@ -112,7 +112,7 @@ export class FleetCoordinator {
   async login(failed: number, urgent: boolean, loginAt: LoginAt): Promise<FleetLoginResult> {
     const { store, session, lockTtlMs } = this.options;
     const served = await this.refreshServed();
-    if (!store.connected) return this.alone(served, urgent, loginAt);
+    if (!store.connected) return this.alone(served, failed, urgent, loginAt);
     try {
       const record = await this.read();
       if (record && awaitedRecord(record, served.generation, failed, this.now())) return this.adopt(record);
@@ -126,7 +126,7 @@ export class FleetCoordinator {
       return await this.lead(lock, served.generation, failed, loginAt);
     } catch (error) {
       if (!(error instanceof ClusterUnavailableError) || store.connected) throw error;
-      return this.alone(await this.refreshServed(), urgent, loginAt);
+      return this.alone(await this.refreshServed(), failed, urgent, loginAt);
     }
   }
 
@@ -158,9 +158,11 @@ export class FleetCoordinator {
     if (record && record.generation >= mine.generation && record.cookie !== mine.cookie && record.expiresAt > this.now()) await this.adopt(record);
   }
 
-  private async alone(served: { generation: number; expiresAt: number | undefined }, urgent: boolean, loginAt: LoginAt): Promise<FleetLoginResult> {
+  private async alone(served: { generation: number; expiresAt: number | undefined }, failed: number, urgent: boolean, loginAt: LoginAt): Promise<FleetLoginResult> {
     const { session, pollIntervalMs, loneLoginIntervalMs } = this.options;
     const now = this.now();
+    // The cookie that failed was already replaced (by a lone login a moment ago): nothing to do.
+    if (served.generation > failed && served.expiresAt !== undefined && served.expiresAt > now) return 'unchanged';
     const expiring = served.expiresAt === undefined || served.expiresAt - now <= Math.max(30_000, 3 * pollIntervalMs);
     if (!urgent && !expiring) throw new ClusterUnavailableError(`fleet: the store is unreachable; session ${session} keeps its valid cookie (generation ${served.generation}) until it is back`);
     if (!loneLoginAllowed(this.lastLoneAt, now, loneLoginIntervalMs)) throw new ClusterUnavailableError(`fleet: the store is unreachable and session ${session} logged in alone less than ${loneLoginIntervalMs / 1000}s ago`);

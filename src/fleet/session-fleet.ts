@@ -97,7 +97,11 @@ export class SessionFleet implements FleetHook {
         outcome = await pass(generation);
         return this.publishable();
       });
-      return this.adoptedInPass ?? outcome!;
+      if (this.adoptedInPass) return this.adoptedInPass;
+      if (outcome) return outcome;
+      // No pass was needed (the failed cookie was already replaced): report what is served.
+      const current = await this.runner!.current();
+      return { session: this.options.session.name, action: 'noop', reason: 'fleet', generation: current.generation, wrote: false, reloadOwed: false, reloaded: false, exitCode: 0 };
     } finally {
       this.inPass = false;
     }
