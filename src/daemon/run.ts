@@ -14,6 +14,7 @@ import { createLogger, type Logger } from '../log.js';
 import { createReloader, type Reloader } from '../nginx/reload.js';
 import { defaultDeps } from '../refresh/pipeline.js';
 import { nodeId, openFleetStore } from '../fleet/factory.js';
+import { registerFleetMetrics } from '../fleet/metrics.js';
 import { SessionFleet } from '../fleet/session-fleet.js';
 import type { FleetStore } from '../fleet/store.js';
 import { createAdminServer } from './admin.js';
@@ -63,6 +64,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     (name) => runners.get(name)?.view,
     () => [...runners.keys()],
   );
+  if (config.cluster) registerFleetMetrics(metrics.registry, () => [...runners.values()].map((r) => ({ session: r.name, status: r.fleet })));
 
   let reloader: Reloader | undefined;
   /** Stops runners; a routine reload waiting for the reload cap is given up (it stays owed). */

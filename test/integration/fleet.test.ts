@@ -45,6 +45,25 @@ describe('a fleet of five nodes on Redis', { skip, timeout: 120_000 }, () => {
     await Promise.all(fleet.nodes.map((n) => n.stack.nginx.waitForGeneration(2, 5000)));
   });
 
+  test('/healthz and /metrics show the cluster: connected, the leader of the last rotation, no lag', async () => {
+    const admin = (n: (typeof fleet.nodes)[number]) => `http://${(n.stack.config.daemon as { admin_listen: string }).admin_listen}`;
+    const leaders = new Set<string | null>();
+    for (const node of fleet.nodes) {
+      const health = (await (await fetch(`${admin(node)}/healthz`)).json()) as { sessions: { cluster: { connected: boolean; leader: string | null; store_generation: number; lag: number } | null }[] };
+      const cluster = health.sessions[0]?.cluster;
+      assert.equal(cluster?.connected, true);
+      assert.equal(cluster?.lag, 0);
+      assert.ok((cluster?.store_generation ?? 0) >= 2);
+      leaders.add(cluster?.leader ?? null);
+      const metrics = await (await fetch(`${admin(node)}/metrics`)).text();
+      assert.match(metrics, /session_refresher_cluster_connected\{session="couch"\} 1/);
+      assert.match(metrics, /session_refresher_cluster_generation_lag\{session="couch"\} 0/);
+      assert.match(metrics, /session_refresher_cluster_leader_info\{session="couch",leader="node-\d"\} 1/);
+    }
+    assert.equal(leaders.size, 1, `nodes disagree on the leader: ${[...leaders].join(', ')}`);
+    assert.match([...leaders][0] ?? '', /^node-\d$/);
+  });
+
   test('no daemon logs a cookie', () => {
     for (const node of fleet.nodes) for (const line of node.daemon.log.lines) assert.doesNotMatch(line, /AuthSession=/, `${node.id} logged a cookie`);
   });
