@@ -116,13 +116,9 @@ export class FleetCoordinator {
     try {
       const record = await this.read();
       if (record && awaitedRecord(record, served.generation, failed, this.now())) return this.adopt(record);
-      let lock = await store.acquire(session, lockTtlMs);
-      if (!lock) {
-        const published = await this.waitForPublish(served.generation, failed);
-        if (published) return this.adopt(published);
-        lock = await store.acquire(session, lockTtlMs);
-        if (!lock) throw new ClusterUnavailableError(`fleet: another node has held the login lock of session ${session} for longer than wait_timeout without publishing`);
-      }
+      const lock = (await store.acquire(session, lockTtlMs)) ?? (await this.waitForPublish(served.generation, failed));
+      if (!lock) throw new ClusterUnavailableError(`fleet: another node has held the login lock of session ${session} for longer than wait_timeout without publishing`);
+      if ('generation' in lock) return this.adopt(lock);
       return await this.lead(lock, served.generation, failed, loginAt);
     } catch (error) {
       if (!(error instanceof ClusterUnavailableError) || store.connected) throw error;
@@ -215,13 +211,19 @@ export class FleetCoordinator {
     return served;
   }
 
-  /** Waits (bounded by waitTimeoutMs) for a publish above `served` and `failed`, woken by announcements and re-reading each poll. */
-  private async waitForPublish(served: number, failed: number): Promise<FleetRecord | undefined> {
+  /**
+   * Waits (bounded by waitTimeoutMs) for a publish above `served` and `failed`, woken by
+   * announcements and re-reading each step; takes the lock itself when the holder's expires
+   * (it died or stalled), so no node waits longer than the lock's TTL plus a step.
+   */
+  private async waitForPublish(served: number, failed: number): Promise<FleetRecord | FleetLock | undefined> {
     const deadline = this.now() + this.options.waitTimeoutMs;
     const step = Math.min(this.options.pollIntervalMs, 250);
     while (!this.stopped && this.now() < deadline) {
       const record = await this.read();
       if (record && awaitedRecord(record, served, failed, this.now())) return record;
+      const lock = await this.options.store.acquire(this.options.session, this.options.lockTtlMs);
+      if (lock) return lock;
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
