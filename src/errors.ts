@@ -187,3 +187,13 @@ export function describeSystemError(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * The fleet store (Redis, `cluster:`) could not be reached or did not answer in time. The
+ * daemon keeps serving the cookie it has; a one-shot command fails with TEMPFAIL.
+ */
+export class ClusterUnavailableError extends RefresherError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_CLUSTER_UNAVAILABLE', ExitCode.TEMPFAIL, options);
+  }
+}

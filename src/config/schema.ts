@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
+import { clusterSchema } from './cluster-schema.js';
 
 /** Longest wait a timer can hold: setTimeout fires at once beyond 2^31-1 ms (about 24.8 days). */
 export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
@@ -144,6 +145,8 @@ export const configSchema = z
     nginx: nginxSchema.default(() => nginxSchema.parse({})),
     daemon: daemonSchema.default(() => daemonSchema.parse({})),
     sessions: z.array(sessionSchema).min(1, { message: 'must list at least one session' }),
+    /** A fleet sharing each session through Redis (cluster-schema.ts); absent: this node works alone. */
+    cluster: clusterSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, number>();

@@ -14,6 +14,8 @@ export interface SessionHealth {
   expires: string | null;
   seconds_left: number | null;
   error: { code: string; message: string } | null;
+  /** With `cluster:`: the store's state (connected, leader of the last rotation, generation lag); else null. */
+  cluster: { connected: boolean; leader: string | null; store_generation: number; lag: number } | null;
 }
 
 /** Health of every session. */
@@ -30,6 +32,7 @@ export async function health(runners: SessionRunner[]): Promise<{ ok: boolean; s
         expires: c.expiresAt === undefined ? null : new Date(c.expiresAt).toISOString(),
         seconds_left: c.expiresAt === undefined ? null : Math.round((c.expiresAt - Date.now()) / 1000),
         error: err ? { code: err.code, message: err.message } : null,
+        cluster: r.fleet ? { connected: r.fleet.connected, leader: r.fleet.leader ?? null, store_generation: r.fleet.storeGeneration, lag: r.fleet.lag } : null,
       };
     }),
   );

@@ -15,6 +15,10 @@ import { createLogger, type Logger } from '../log.js';
 import { ensureFallbackKey, fallbackKeyPath, keyChecker } from '../nginx/fallback-key.js';
 import { createReloader, type Reloader } from '../nginx/reload.js';
 import { defaultDeps } from '../refresh/pipeline.js';
+import { nodeId, openFleetStore } from '../fleet/factory.js';
+import { registerFleetMetrics } from '../fleet/metrics.js';
+import { SessionFleet } from '../fleet/session-fleet.js';
+import type { FleetStore } from '../fleet/store.js';
 import { createAdminServer } from './admin.js';
 import { createFallbackServer } from './fallback.js';
 import { assertAllowed, parseListen, showListen, type ListenAddress } from './listen.js';
@@ -67,12 +71,15 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   assertAllowed(fallbackAddress, 'listen', config.daemon.allow_non_loopback);
   assertAllowed(adminAddress, 'admin_listen', config.daemon.allow_non_loopback);
 
+  /** With `cluster:`: one store for the daemon's life (a changed section takes a restart). */
+  let store: FleetStore | undefined;
   let runners = new Map<string, SessionRunner>();
   let sessions = new Map<string, SessionConfig>();
   const metrics = createMetrics(
     (name) => runners.get(name)?.view,
     () => [...runners.keys()],
   );
+  if (config.cluster) registerFleetMetrics(metrics.registry, () => [...runners.values()].map((r) => ({ session: r.name, status: r.fleet })));
 
   let reloader: Reloader | undefined;
   /** Stops runners; a routine reload waiting for the reload cap is given up (it stays owed). */
@@ -95,6 +102,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
           log: root.child({ component: 'session', session: session.name }),
           random: Math.random,
           verify: session.verify_url ? (generation) => verifyReload(session, generation, cfg, root.child({ component: 'verify' })) : undefined,
+          fleet: store && cfg.cluster ? new SessionFleet({ config: cfg, session, deps, store, nodeId: nodeId(cfg.cluster), log: root.child({ component: 'fleet', session: session.name }), random: Math.random }) : undefined,
         }),
       ]),
     );
@@ -166,6 +174,12 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
       log.info({ why, sessions: config.sessions.map((s) => s.name) }, 'configuration applied');
     }));
 
+  try {
+    store = config.cluster ? await openFleetStore(config.cluster, root) : undefined;
+  } catch (error) {
+    await Promise.all([closeServer(fallback.server), closeServer(admin)]);
+    throw error;
+  }
   await apply(config);
   log.info({ listen: showListen(fallbackAddress), admin_listen: showListen(adminAddress), sessions: [...runners.keys()] }, 'ready');
 
@@ -191,6 +205,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   await reconfiguring;
   await watcher?.close();
   await stopRunners([...runners.values()]);
+  await store?.close();
   await closing;
   log.info('stopped');
   return ExitCode.OK;

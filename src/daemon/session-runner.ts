@@ -10,6 +10,8 @@
 import type { CronJob } from 'cron';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config, SessionConfig } from '../config/schema.js';
+import type { FleetStatus } from '../fleet/coordinator.js';
+import type { FleetHook } from '../fleet/session-fleet.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
@@ -44,6 +46,8 @@ export interface RunnerContext {
   random: Random;
   /** Confirms nginx serves `generation` (verified reload); resolves false on timeout. */
   verify?: ((generation: number) => Promise<boolean>) | undefined;
+  /** With `cluster:`: passes go through the fleet (one login for all nodes); absent: this node works alone. */
+  fleet?: FleetHook | undefined;
 }
 
 /** setTimeout fires at once beyond 2^31-1 ms; longer waits are re-evaluated when it fires. */
@@ -109,12 +113,14 @@ export class SessionRunner {
       if (!this.stopped) this.cron = CronJob.from({ cronTime: session.schedule, onTick: () => void this.scheduledRefresh(), start: true });
     }
     if (config.daemon.probe_interval > 0) this.probeTimer = setInterval(() => void this.checkValidity(), config.daemon.probe_interval * 1000);
+    await this.ctx.fleet?.start({ current: () => this.current(), reload: (generation) => this.reloadBehind(generation, true) });
     return this.refresh('start', { renew: true });
   }
 
   /** Stops timers and waits for a refresh and reloads in flight (which release the lock). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.ctx.fleet?.stop();
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
     clearInterval(this.probeTimer);
@@ -132,6 +138,11 @@ export class SessionRunner {
   /** The loop guard is raised: the backend refuses cookies it has just issued. */
   get looping(): boolean {
     return this.verdicts.loop() !== undefined;
+  }
+
+  /** The cluster state (connected, leader, lag), or undefined without `cluster:`. */
+  get fleet(): FleetStatus | undefined {
+    return this.ctx.fleet?.status();
   }
 
   /** Epoch ms of the current cookie's expiry, and the generation, as last read from disk. */
@@ -301,11 +312,11 @@ export class SessionRunner {
   }
 
   private async run(trigger: Trigger, options: RefreshOptions): Promise<RefreshResult> {
-    const { config, session, deps, metrics } = this.ctx;
+    const { metrics } = this.ctx;
     metrics.refreshes.inc({ session: this.name, trigger });
     let result: RefreshResult;
     try {
-      const outcome = await refreshSession(config, session, deps, { ...options, deferReload: true });
+      const outcome = await this.pass(options);
       if (outcome.action === 'login') metrics.logins.inc({ session: this.name, result: 'ok' });
       if (outcome.action === 'renewal') metrics.renewals.inc({ session: this.name });
       if (outcome.urgent && (outcome.action === 'login' || outcome.action === 'renewal')) this.replacedRefused = outcome.generation;
@@ -323,6 +334,14 @@ export class SessionRunner {
     }
     if (!this.stopped) await this.reschedule(result);
     return result;
+  }
+
+  /** One pipeline pass; with a fleet, the fleet decides whether it logs in or installs another node's cookie. */
+  private pass(options: RefreshOptions): Promise<RefreshOutcome> {
+    const { config, session, deps, fleet } = this.ctx;
+    const local = (generation?: number) => refreshSession(config, session, deps, { ...options, generation, deferReload: true });
+    if (!fleet) return local();
+    return fleet.refresh(options.ifGenerationAtMost ?? this.seen.generation, options.urgent === true || options.force === true, local);
   }
 
   private fail(error: RefresherError, trigger: Trigger | 'reload'): void {

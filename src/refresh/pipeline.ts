@@ -57,6 +57,8 @@ export interface RefreshOptions extends WorkOptions {
   deferReload?: boolean | undefined;
   /** The cookie being replaced was refused by the backend: a rate-limited reload must not wait. */
   urgent?: boolean | undefined;
+  /** The generation a new cookie takes (a fleet's, from its store); default: one above the local one. */
+  generation?: number | undefined;
 }
 
 /** What a pass did. `exitCode` is 0, or 3 when nginx was not running to be reloaded. */
@@ -148,7 +150,7 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
     renderInclude({ session: session.name, variable: session.variable, cookieName: session.cookie_name, value: cookie.value, generation, issued: expiry.issued, expires: expiry.expires });
   // The same cookie again (two logins within one second) renders the same bytes: no write, no reload.
   const unchanged = includeGeneration !== undefined && render(includeGeneration) === previousText;
-  const generation = unchanged ? includeGeneration : Math.max(snap.state?.generation ?? 0, includeGeneration ?? 0) + 1;
+  const generation = unchanged ? includeGeneration : (options.generation ?? Math.max(snap.state?.generation ?? 0, includeGeneration ?? 0) + 1);
   const text = render(generation);
   options.onCookie?.(`${session.cookie_name}=${cookie.value}`, generation);
 

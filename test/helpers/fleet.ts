@@ -1,0 +1,54 @@
+/**
+ * A fleet for integration tests: N nodes (each its own nginx + daemon, from startStack) on one
+ * backend, sharing one real redis-server through `cluster:`.
+ */
+import { startCouch, type Couch } from './couch.js';
+import { startDaemon, type Daemon } from './daemon.js';
+import type { RedisServer } from './redis.js';
+import { startStack, type Stack } from './stack.js';
+
+export interface FleetNodeHandle {
+  id: string;
+  stack: Stack;
+  daemon: Daemon;
+}
+
+export interface TestFleet {
+  couch: Couch;
+  nodes: FleetNodeHandle[];
+  /** The generation each node's nginx serves now. */
+  generations(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Starts `count` nodes at once on one backend and `redis`, and waits for every daemon's "ready". */
+export async function startFleet(count: number, redis: RedisServer, cluster: Record<string, unknown> = {}): Promise<TestFleet> {
+  const couch = await startCouch();
+  const stacks: Stack[] = [];
+  const nodes: FleetNodeHandle[] = [];
+  const stop = async () => {
+    await Promise.allSettled(nodes.map((n) => n.daemon.stop()));
+    await Promise.allSettled(stacks.map((s) => s.stop()));
+    await couch.stop();
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const stack = await startStack({ fallback: true, couch });
+      stack.config.cluster = { url: redis.url, key_prefix: 'fleet-test', node_id: `node-${i}`, poll_interval: 0.5, lock_ttl: 2, wait_timeout: 5, ...cluster };
+      stack.config.daemon = { ...(stack.config.daemon as object), min_refresh_interval: 0.05 };
+      await stack.writeConfig();
+      stacks.push(stack);
+    }
+    const daemons = await Promise.all(stacks.map((s) => startDaemon(s.configPath)));
+    daemons.forEach((daemon, i) => nodes.push({ id: `node-${i}`, stack: stacks[i]!, daemon }));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    couch,
+    nodes,
+    generations: () => Promise.all(nodes.map((n) => n.stack.nginx.generation())),
+    stop,
+  };
+}
