@@ -3,7 +3,7 @@
  * (see src/fleet/). Without it, every node works alone, exactly as before. Kept apart from
  * schema.ts so the fleet's keys live with their own validation.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Same bound as schema.ts's timers (setTimeout cannot wait longer than 2^31-1 ms). */
 const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);

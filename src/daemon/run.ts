@@ -15,7 +15,6 @@ import { createLogger, type Logger } from '../log.js';
 import { ensureFallbackKey, fallbackKeyPath, keyChecker } from '../nginx/fallback-key.js';
 import { createReloader, type Reloader } from '../nginx/reload.js';
 import { defaultDeps } from '../refresh/pipeline.js';
-import { nodeId, openFleetStore } from '../fleet/factory.js';
 import { registerFleetMetrics } from '../fleet/metrics.js';
 import { SessionFleet } from '../fleet/session-fleet.js';
 import type { FleetStore } from '../fleet/store.js';
@@ -73,6 +72,8 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
 
   /** With `cluster:`: one store for the daemon's life (a changed section takes a restart). */
   let store: FleetStore | undefined;
+  /** This node's name in the store (`cluster.node_id`, else the host name). */
+  let fleetNode = '';
   let runners = new Map<string, SessionRunner>();
   let sessions = new Map<string, SessionConfig>();
   const metrics = createMetrics(
@@ -102,7 +103,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
           log: root.child({ component: 'session', session: session.name }),
           random: Math.random,
           verify: session.verify_url ? (generation) => verifyReload(session, generation, cfg, root.child({ component: 'verify' })) : undefined,
-          fleet: store && cfg.cluster ? new SessionFleet({ config: cfg, session, deps, store, nodeId: nodeId(cfg.cluster), log: root.child({ component: 'fleet', session: session.name }), random: Math.random }) : undefined,
+          fleet: store && cfg.cluster ? new SessionFleet({ config: cfg, session, deps, store, nodeId: fleetNode, log: root.child({ component: 'fleet', session: session.name }), random: Math.random }) : undefined,
         }),
       ]),
     );
@@ -175,7 +176,12 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
     }));
 
   try {
-    store = config.cluster ? await openFleetStore(config.cluster, root) : undefined;
+    if (config.cluster) {
+      // Loaded only with cluster:, so a lone node never loads the Redis client.
+      const { nodeId, openFleetStore } = await import('../fleet/factory.js');
+      fleetNode = nodeId(config.cluster);
+      store = await openFleetStore(config.cluster, root);
+    }
   } catch (error) {
     await Promise.all([closeServer(fallback.server), closeServer(admin)]);
     throw error;

@@ -48,6 +48,9 @@ export class RedisStore implements FleetStore {
   private readonly where: string;
   private readonly log: Logger;
   private wasConnected = false;
+  /** Every channel asked for, with its handler; `subscribed` holds those Redis has confirmed. */
+  private readonly channels = new Map<string, (message: string) => void>();
+  private readonly subscribed = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: RedisStoreOptions) {
@@ -73,7 +76,10 @@ export class RedisStore implements FleetStore {
     this.subscriber = this.commands.duplicate();
     for (const [client, role] of [[this.commands, 'commands'], [this.subscriber, 'subscriber']] as const) {
       client.on('error', (error: unknown) => this.onError(role, error));
-      client.on('ready', () => this.changed());
+      client.on('ready', () => {
+        if (client === this.subscriber) void this.subscribePending();
+        this.changed();
+      });
       client.on('end', () => this.changed());
       client.on('reconnecting', () => this.changed());
       client.connect().catch((error: unknown) => this.onError(role, error));
@@ -129,10 +135,10 @@ export class RedisStore implements FleetStore {
       const generation = Number(message);
       if (Number.isSafeInteger(generation) && generation > 0) listener(generation);
     };
-    // node-redis records the subscription even while offline and sends it on (re)connect; its
-    // promise settles only then, so it is awaited only while connected.
-    const subscribed = this.subscriber.subscribe(channel, onMessage).catch((error: unknown) => this.onError('subscriber', error));
-    if (this.subscriber.isReady) await subscribed;
+    this.channels.set(channel, onMessage);
+    // While offline the subscription waits for the subscriber's next "ready"; node-redis itself
+    // restores confirmed subscriptions after a reconnect.
+    if (this.subscriber.isReady) await this.subscribePending();
   }
 
   onConnection(listener: ConnectionListener): () => void {
@@ -144,6 +150,20 @@ export class RedisStore implements FleetStore {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([this.commands, this.subscriber].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)));
+  }
+
+  /** Subscribes every channel asked for and not yet confirmed; a failure is retried on the next "ready". */
+  private async subscribePending(): Promise<void> {
+    for (const [channel, onMessage] of this.channels) {
+      if (this.subscribed.has(channel)) continue;
+      this.subscribed.add(channel);
+      try {
+        await this.subscriber.subscribe(channel, onMessage);
+      } catch (error) {
+        this.subscribed.delete(channel);
+        this.onError('subscriber', error);
+      }
+    }
   }
 
   private keys(session: string): SessionKeys {

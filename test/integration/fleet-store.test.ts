@@ -32,7 +32,7 @@ function connection(store: FleetStore, connected: boolean): Promise<void> {
   });
 }
 
-describe('the Redis fleet store', { skip, timeout: 30_000 }, () => {
+describe('the Redis fleet store', { skip, timeout: 90_000 }, () => {
   let redis: RedisServer;
   const stores: FleetStore[] = [];
   let sessionCounter = 0;
