@@ -5,9 +5,10 @@
  * anyone may read gives the service account away. Problems with the files themselves fail the
  * check; loose permissions are warnings.
  */
+import { sessionSecret } from '../credentials/secret.js';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { ExitCode, RefresherError, describeSystemError, type ExitCodeValue } from '../errors.js';
 import { fallbackKeyPath, readFallbackKey } from '../nginx/fallback-key.js';
 import { readIfExists } from '../render/write.js';
@@ -83,11 +84,12 @@ async function fallbackKeyFindings(config: Config): Promise<FileFinding[]> {
   return loose.length > 0 ? loose : [{ ok: true, what, detail: `${path}: present, not readable by other users`, exitCode: ExitCode.OK }];
 }
 
-async function sessionFiles(config: Config, session: SessionConfig): Promise<FileFinding[]> {
+async function sessionFiles(config: Config, session: AnySessionConfig): Promise<FileFinding[]> {
   const what = `session ${session.name}`;
+  const secret = sessionSecret(session);
   return [
     ...(await regularOrAbsent(statePath(config.state_dir, session.name), { what: 'the state file', key: 'state_dir' }, `${what} state file`)),
     ...(await worldWritableDir(dirname(session.include), `${what} include directory`, 'anyone on the host can replace the include nginx reads, and choose the cookie it sends upstream')),
-    ...(session.password_file ? await readableByOthers(session.password_file, `${what} password file`) : []),
+    ...(secret.file ? await readableByOthers(secret.file, `${what} ${secret.what} file`) : []),
   ];
 }

@@ -7,12 +7,12 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import got from 'got';
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { ExitCode, RefresherError, describeSystemError, type ExitCodeValue } from '../errors.js';
 import { lookupMaster } from '../nginx/master.js';
 import { dumpNginxConfig, nginxTestArgv, testNginxConfig } from '../nginx/test-config.js';
 import { MAX_LOGIN_BODY_BYTES, boundedBody, displayUrl, sessionUrl, type Overflow } from '../session/login.js';
-import { readPassword } from '../session/password.js';
+import { readSecretLine, sessionSecret } from '../credentials/secret.js';
 import { fileFindings } from './check-files.js';
 import { kitAgreement } from './check-kit.js';
 import { loadFromOptions, stdOutput, type GlobalOptions } from './context.js';
@@ -55,27 +55,43 @@ async function checkKit(config: Config): Promise<Finding[]> {
   return kitAgreement(config, dump.text).map((n) => ({ ok: true, warn: n.warn, what: n.what, detail: n.detail, exitCode: ExitCode.OK }));
 }
 
-async function checkSession(session: SessionConfig): Promise<Finding[]> {
+async function checkSession(session: AnySessionConfig): Promise<Finding[]> {
   const out: Finding[] = [];
   const what = `session ${session.name}`;
+  const secret = sessionSecret(session);
   try {
-    await readPassword(session);
-    out.push({ ok: true, what: `${what} password`, detail: 'readable and not empty', exitCode: ExitCode.OK });
+    await readSecretLine(secret);
+    out.push({ ok: true, what: `${what} ${secret.what}`, detail: 'readable and not empty', exitCode: ExitCode.OK });
   } catch (error) {
-    out.push(failure(`${what} password`, error));
+    out.push(failure(`${what} ${secret.what}`, error));
   }
-  out.push(await backendReachable(session));
+  if (session.kind === 'basic') {
+    out.push({ ok: true, warn: true, what: `${what} include`, detail: `kind basic: ${session.include} holds the password itself (base64 is no protection); keep it 0640 and readable by nginx only, and prefer a kind with expiring credentials where the backend has one`, exitCode: ExitCode.OK });
+  }
+  for (const target of reachabilityTargets(session)) out.push(await backendReachable(session, target));
   out.push(await writableDir(dirname(session.include), `${what} include directory`, false));
   return out;
 }
 
-async function backendReachable(session: SessionConfig): Promise<Finding> {
-  const url = sessionUrl(session.url);
-  const what = `session ${session.name} backend`;
+/** What `check` asks for a session: its login path on CouchDB, the backend and the token endpoint otherwise. */
+function reachabilityTargets(session: AnySessionConfig): { url: URL; what: string; login: boolean }[] {
+  const what = `session ${session.name}`;
+  switch (session.kind) {
+    case 'couchdb-session':
+      return [{ url: sessionUrl(session.url, session.session_path), what: `${what} backend`, login: true }];
+    case 'oauth2-client-credentials':
+      return [{ url: new URL(session.url), what: `${what} backend`, login: false }, { url: new URL(session.token_url), what: `${what} token endpoint`, login: false }];
+    default:
+      return [{ url: new URL(session.url), what: `${what} backend`, login: false }];
+  }
+}
+
+async function backendReachable(session: AnySessionConfig, target: { url: URL; what: string; login: boolean }): Promise<Finding> {
+  const { url, what } = target;
   const overflow: Overflow = {};
   try {
     const res = await boundedBody(got.get(url, { throwHttpErrors: false, followRedirect: false, retry: { limit: 0 }, timeout: { request: session.timeout * 1000 }, decompress: false }), overflow);
-    if (res.statusCode === 404) return { ok: false, what, detail: `${displayUrl(url)} answered 404: no /_session there; check url`, exitCode: ExitCode.PROTOCOL };
+    if (res.statusCode === 404 && target.login) return { ok: false, what, detail: `${displayUrl(url)} answered 404: no /_session there; check url`, exitCode: ExitCode.PROTOCOL };
     if (res.statusCode >= 500) return { ok: false, what, detail: `${displayUrl(url)} answered ${res.statusCode}`, exitCode: ExitCode.BACKEND_UNAVAILABLE };
     return { ok: true, what, detail: `${displayUrl(url)} answered ${res.statusCode}`, exitCode: ExitCode.OK };
   } catch (error) {

@@ -2,7 +2,7 @@
  * What every command needs: the loaded configuration and the sessions it selected.
  */
 import { loadConfig, type ConfigFlags } from '../config/load.js';
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 
 /** Global options shared by all commands. */
@@ -20,7 +20,7 @@ export function loadFromOptions(options: GlobalOptions): { config: Config; sourc
 }
 
 /** The sessions named by --session, or all of them. Throws UsageError for an unknown name. */
-export function selectSessions(config: Config, name: string | undefined): SessionConfig[] {
+export function selectSessions(config: Config, name: string | undefined): AnySessionConfig[] {
   if (name === undefined) return config.sessions;
   const found = config.sessions.filter((s) => s.name === name);
   if (found.length === 0) throw new UsageError(`no session named "${name}"; configured: ${config.sessions.map((s) => s.name).join(', ')}`);

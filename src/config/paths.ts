@@ -6,6 +6,7 @@
  */
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Config } from './schema.js';
+import { sessionSecret } from '../credentials/secret.js';
 
 /** Turns a path into the one it refers to (normalised; symbolic links resolved where they exist). */
 export type ResolvePath = (path: string) => string;
@@ -30,8 +31,9 @@ export function includeConflicts(config: Config, configPath?: string, resolve: R
   guarded.push({ path: config.nginx.pid_file, what: "nginx's pid file (nginx.pid_file)" });
   guarded.push({ path: config.state_dir, what: 'the state directory (state_dir)' });
   for (const s of config.sessions) {
-    if (s.password_file) guarded.push({ path: s.password_file, what: `the password_file of session ${s.name}` });
-    if (s.password_credential && credentialsDirectory) guarded.push({ path: join(credentialsDirectory, s.password_credential), what: `the password credential of session ${s.name}` });
+    const secret = sessionSecret(s);
+    if (secret.file) guarded.push({ path: secret.file, what: `the ${secret.prefix}_file of session ${s.name}` });
+    if (secret.credential && credentialsDirectory) guarded.push({ path: join(credentialsDirectory, secret.credential), what: `the ${secret.what} credential of session ${s.name}` });
     if (s.ca_file) guarded.push({ path: s.ca_file, what: `the ca_file of session ${s.name}` });
     guarded.push({ path: join(config.state_dir, `${s.name}.json`), what: `the state file of session ${s.name}` });
     guarded.push({ path: join(config.state_dir, `${s.name}.lock`), what: `the lock of session ${s.name}` });

@@ -3,71 +3,12 @@
  * the messages it produces are turned into one line per problem by `validate.ts`.
  */
 import * as z from 'zod';
-import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
 import { clusterSchema } from './cluster-schema.js';
+import { absolutePath, seconds } from './fields.js';
+import { anySessionSchema, couchSessionSchema, KIND_SCHEMAS } from './kinds.js';
 
-/** Longest wait a timer can hold: setTimeout fires at once beyond 2^31-1 ms (about 24.8 days). */
-export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
-const seconds = z.number().positive().max(MAX_TIMER_SECONDS, { message: `must be at most ${MAX_TIMER_SECONDS} seconds (about 24 days; timers cannot wait longer)` });
-const absolutePath = z.string().refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
-const nginxVariable = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an nginx variable name (letters, digits, _), without the $' });
-
-/** A session name ends up in file names and in nginx headers, so it is kept to a safe alphabet. */
-export const SESSION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-/** One backend login session and the include it is rendered into. */
-export const sessionSchema = z
-  .strictObject({
-    /** Identifies the session in file names, logs, metrics and headers. */
-    name: z.string().regex(SESSION_NAME, { message: 'must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit' }),
-    /** Backend base URL; `_session` is resolved against it. */
-    url: z
-      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL', abort: true })
-      .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), { message: 'must not contain credentials; use username and a password source' }),
-    /** The account that logs in. */
-    username: z.string().min(1, { message: 'must not be empty' }),
-    /** A file holding the password (one trailing newline is ignored). */
-    password_file: absolutePath.optional(),
-    /** The name of an environment variable holding the password. */
-    password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' }).optional(),
-    /** The name of a systemd credential (LoadCredential=) read from $CREDENTIALS_DIRECTORY. */
-    password_credential: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'must be a credential name' }).optional(),
-    /** The nginx include this session is rendered into. */
-    include: absolutePath,
-    /** The nginx variable set in the include; `<variable>_generation` is set beside it. */
-    variable: nginxVariable.default('auth_cookie'),
-    /** The session cookie's name. */
-    cookie_name: z.string().regex(/^[A-Za-z0-9!#%&'*+.^_`|~-]+$/, { message: 'must be a cookie name (RFC 6265 token)' }).default('AuthSession'),
-    /** Session lifetime in seconds, used when the cookie carries no Max-Age or Expires. */
-    lifetime: z.number().int().positive().max(MAX_LIFETIME_SECONDS, { message: `must be at most ${MAX_LIFETIME_SECONDS} seconds (30 days), the longest lifetime believed` }).default(600),
-    /** Group owning the include (name or gid), so nginx can read it; default: the process's group. */
-    group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
-    /** CA bundle (PEM) trusted for an https backend, in addition to the system's. */
-    ca_file: absolutePath.optional(),
-    /** Seconds one login request may take before it is abandoned and retried. */
-    timeout: seconds.default(10),
-    /** How many times a login is retried after a network error, timeout or 502/503/504. */
-    retries: z.number().int().min(0).max(10).default(2),
-    /** Daemon: a cron expression that also triggers refreshes (e.g. "*\/5 * * * *"). */
-    schedule: z.string().min(1).optional(),
-    /** Daemon: with `schedule`, refresh only on it, not at half the remaining lifetime. */
-    schedule_only: z.boolean().default(false),
-    /** Daemon: a URL through nginx that answers `$<variable>_generation`, to verify reloads. */
-    verify_url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  })
-  .superRefine((s, ctx) => {
-    const sources = [s.password_file, s.password_env, s.password_credential].filter((v) => v !== undefined);
-    if (sources.length !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message:
-          sources.length === 0
-            ? 'needs a password source: password_file, password_env or password_credential'
-            : 'has more than one password source: keep exactly one of password_file, password_env, password_credential',
-      });
-    }
-  });
+export { MAX_TIMER_SECONDS, SESSION_NAME } from './fields.js';
+export { couchSessionSchema as sessionSchema } from './kinds.js';
 
 /** How nginx is checked and reloaded. */
 export const nginxSchema = z.strictObject({
@@ -144,7 +85,7 @@ export const configSchema = z
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     nginx: nginxSchema.default(() => nginxSchema.parse({})),
     daemon: daemonSchema.default(() => daemonSchema.parse({})),
-    sessions: z.array(sessionSchema).min(1, { message: 'must list at least one session' }),
+    sessions: z.array(anySessionSchema).min(1, { message: 'must list at least one session' }),
     /** A fleet sharing each session through Redis (cluster-schema.ts); absent: this node works alone. */
     cluster: clusterSchema.optional(),
   })
@@ -164,17 +105,24 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
-export type SessionConfig = z.infer<typeof sessionSchema>;
+/** A session of any credential kind, as `sessions[]` holds it. */
+export type AnySessionConfig = Config['sessions'][number];
+/**
+ * A `couchdb-session` session: the kind there was before kinds existed, so it keeps the plain
+ * name the CouchDB code (session/*) has always taken.
+ */
+export type SessionConfig = z.infer<typeof couchSessionSchema>;
 export type NginxConfig = z.infer<typeof nginxSchema>;
 export type DaemonConfig = z.infer<typeof daemonSchema>;
 
-/** Keys of a session, for mapping environment variables onto them. */
-export const SESSION_KEYS = Object.keys(sessionSchema.shape) as (keyof SessionConfig)[];
+const kindShapes = Object.values(KIND_SCHEMAS).map((schema) => schema.shape as Record<string, z.ZodType>);
+/** Keys of a session of any kind, for mapping environment variables onto them. */
+export const SESSION_KEYS = [...new Set(kindShapes.flatMap((shape) => Object.keys(shape)))];
 /** Sections (nested mappings) and their keys, for mapping environment variables onto them. */
 export const SECTIONS = { nginx: Object.keys(nginxSchema.shape), daemon: Object.keys(daemonSchema.shape) } as const;
 /** Keys whose values are numbers or booleans (environment values for them are read as YAML scalars). */
 export const NON_STRING_KEYS: ReadonlySet<string> = new Set(
-  [sessionSchema.shape, nginxSchema.shape, daemonSchema.shape, { lock_timeout: seconds }].flatMap((shape) =>
+  [...kindShapes, nginxSchema.shape, daemonSchema.shape, { lock_timeout: seconds }].flatMap((shape) =>
     Object.entries(shape as Record<string, z.ZodType>).filter(([, schema]) => ['number', 'boolean'].includes(baseType(schema))).map(([key]) => key),
   ),
 );

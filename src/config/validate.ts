@@ -3,6 +3,7 @@
  * problems, one line each, naming the key and the value received (pure).
  */
 import type * as z from 'zod';
+import { DEFAULT_KIND, kindsWithKey } from './kinds.js';
 import { configSchema, type Config } from './schema.js';
 import { showKey } from './yaml-file.js';
 
@@ -24,8 +25,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string | string[]
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const at = where ? `${where}.${showKey(key)}` : showKey(key);
-      const hint = /^password$/i.test(key) ? ': a literal password is not accepted; use password_file, password_env or password_credential' : ': remove it or check its spelling';
-      return `unknown key ${at}${hint}`;
+      return `unknown key ${at}${unknownKeyHint(key, issue.path, raw)}`;
     });
   }
   const message = issue.message.replace(/^Invalid input: /, '');
@@ -33,6 +33,28 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string | string[]
   const received = 'input' in issue && issue.input !== undefined && !SECRET_LOOKING.test(key) && typeof issue.input !== 'object' ? ` (received ${shortJson(redactUrlCredentials(issue.input))})` : '';
   if (issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined) return `${where || 'configuration'}: is required`;
   return `${where || 'configuration'}: ${message}${received}`;
+}
+
+/** Literal secrets people write, and the sources that replace them. */
+const LITERAL_SECRETS: Record<string, [string, string]> = {
+  password: ['password', 'password_file, password_env or password_credential'],
+  client_secret: ['client secret', 'client_secret_file, client_secret_env or client_secret_credential'],
+  key: ['signing key', 'key_file, key_env or key_credential'],
+  api_key: ['API key', 'api_key_file, api_key_env or api_key_credential'],
+};
+
+/** Why a key is unknown: a literal secret, a key of another credential kind, or a misspelling. */
+function unknownKeyHint(key: string, path: readonly PropertyKey[], raw: unknown): string {
+  const literal = LITERAL_SECRETS[key.toLowerCase()];
+  if (literal) return `: a literal ${literal[0]} is not accepted; use ${literal[1]}`;
+  // Inside a session: name the kinds the key belongs to.
+  if (path.length === 2 && path[0] === 'sessions' && typeof path[1] === 'number') {
+    const session = Array.isArray((raw as { sessions?: unknown })?.sessions) ? ((raw as { sessions: unknown[] }).sessions[path[1]] as Record<string, unknown> | undefined) : undefined;
+    const kind = typeof session?.kind === 'string' ? session.kind : DEFAULT_KIND;
+    const owners = kindsWithKey(key);
+    if (owners.length > 0) return `: it belongs to kind ${owners.join(' or ')}, and this session is kind ${kind}`;
+  }
+  return ': remove it or check its spelling';
 }
 
 /** A received value as JSON, cut to 80 characters so one problem stays one short line. */

@@ -2,7 +2,7 @@
  * The session as nginx should be using it now, read from the include and the state file.
  */
 import { lstat } from 'node:fs/promises';
-import type { SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig } from '../config/schema.js';
 import { snapshot } from '../refresh/fresh.js';
 import { parseIncludeCookie } from '../render/include.js';
 import { statePath } from '../state/store.js';
@@ -26,7 +26,7 @@ export interface CurrentSession {
 /** A session read from disk, apart from what depends on the clock. */
 type OnDisk = Omit<CurrentSession, 'valid'> & { intact: boolean };
 
-function describe(snap: Awaited<ReturnType<typeof snapshot>>, session: SessionConfig): OnDisk {
+function describe(snap: Awaited<ReturnType<typeof snapshot>>, session: AnySessionConfig): OnDisk {
   const state = snap.state;
   const text = snap.include?.toString('utf8');
   const cookie = text === undefined ? undefined : parseIncludeCookie(text, session.variable);
@@ -49,7 +49,7 @@ function at(disk: OnDisk, now: number): CurrentSession {
 }
 
 /** Reads the include and state of `session` as they are on disk now. */
-export async function readCurrent(stateDir: string, session: SessionConfig, now = Date.now()): Promise<CurrentSession> {
+export async function readCurrent(stateDir: string, session: AnySessionConfig, now = Date.now()): Promise<CurrentSession> {
   return at(describe(await snapshot(stateDir, session), session), now);
 }
 
@@ -77,7 +77,7 @@ export class CurrentReader {
 
   constructor(
     private readonly stateDir: string,
-    private readonly session: SessionConfig,
+    private readonly session: AnySessionConfig,
   ) {}
 
   async read(now = Date.now()): Promise<CurrentSession> {

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { KEY_HEADER } from '../nginx/fallback-key.js';
 import { isLoopbackHost } from './listen.js';
 import type { Metrics } from './metrics.js';
-import { GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget, type ReplayOutcome } from './replay.js';
+import { CHALLENGE_HEADER, GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget, type ReplayOutcome } from './replay.js';
 import type { SessionRunner } from './session-runner.js';
 
 export interface FallbackOptions {
@@ -66,6 +66,9 @@ export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean, ke
   if (generation !== undefined && !/^\d+$/.test(String(generation))) return { status: 400, reason: `${GENERATION_HEADER} must be a generation number` };
   return undefined;
 }
+
+/** Longest `WWW-Authenticate` read from nginx's challenge header. */
+const MAX_CHALLENGE = 2048;
 
 /** Why a replay's 401 went back to the client, by what the runner decided. */
 const UNAUTHORIZED_REASON = {
@@ -146,7 +149,11 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     const failed = req.headers[GENERATION_HEADER] === undefined ? undefined : Number(req.headers[GENERATION_HEADER]);
     const log = options.log.child({ session: name });
     log.debug({ method: req.method, failed_generation: failed }, 'fallback: request received');
-    const got = await runner.cookieForReplay(failed);
+    // nginx passes the backend's challenge on (RFC 6750: `Bearer error="invalid_token"`); only
+    // nginx gets this far, and the value is only matched, never stored or echoed.
+    const challengeHeader = req.headers[CHALLENGE_HEADER];
+    const challenge = typeof challengeHeader === 'string' && challengeHeader.length <= MAX_CHALLENGE ? challengeHeader : undefined;
+    const got = await runner.cookieForReplay(failed, challenge);
     const decided = process.hrtime.bigint();
     if (!got.ok) {
       options.metrics.replays.inc({ session: name, outcome: got.code === 'ERR_SESSION_LOOP' ? 'session_loop' : 'refresh_failed' });
@@ -163,7 +170,7 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     // A 401 on an authorization answer is the backend's word on the request; on a new or newer
     // cookie it may mean that cookie died on its way, and the request is worth one more try.
     const retryOn401 = got.verdict === 'authorization' ? undefined : () => runner.cookieAfterReplay401(got.generation);
-    const { outcome, error, retried } = await replay(req, res, { target, cookie: got.cookie, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId, retryOn401 });
+    const { outcome, error, retried } = await replay(req, res, { target, credential: got.cookie, header: runner.header, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId, retryOn401 });
     const label = retried && outcome === 'replayed' ? 'replayed_after_retry' : replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);

@@ -1,5 +1,5 @@
 /**
- * Replaying a rejected request to the backend with the fresh cookie: the original method, path
+ * Replaying a rejected request to the backend with the fresh credential (cookie or token): the original method, path
  * and query, end-to-end headers and the body streamed through; the backend's status, headers
  * (minus hop-by-hop and Set-Cookie) and body streamed back. The target is always the session's
  * configured backend, never a host taken from the request.
@@ -15,11 +15,16 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 /** Headers the fallback endpoint receives from nginx that are for it alone. */
 export const SESSION_HEADER = 'x-session-refresher-session';
 export const GENERATION_HEADER = 'x-session-refresher-generation';
+/** The backend's `WWW-Authenticate` on the 401 nginx intercepted (RFC 6750 says whether the token died). */
+export const CHALLENGE_HEADER = 'x-session-refresher-challenge';
+
+/** The request header a credential travels in. */
+export type CredentialHeader = 'cookie' | 'authorization';
 
 export type ReplayOutcome = 'replayed' | 'unauthorized_again' | 'backend_error';
 
-/** End-to-end request headers for the replay: no hop-by-hop, no client credentials, our cookie. */
-export function replayRequestHeaders(incoming: IncomingHttpHeaders, target: URL, cookie: string): OutgoingHttpHeaders {
+/** End-to-end request headers for the replay: no hop-by-hop, no client credentials, ours in `header`. */
+export function replayRequestHeaders(incoming: IncomingHttpHeaders, target: URL, credential: string, header: CredentialHeader = 'cookie'): OutgoingHttpHeaders {
   const listed = connectionListed(incoming.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
@@ -29,7 +34,7 @@ export function replayRequestHeaders(incoming: IncomingHttpHeaders, target: URL,
     out[name] = value;
   }
   out.host = target.host;
-  out.cookie = cookie;
+  out[header] = credential;
   return out;
 }
 
@@ -96,7 +101,9 @@ export function replayTarget(base: string, requestPath: string): URL {
 
 export interface ReplayOptions {
   target: URL;
-  cookie: string;
+  /** The credential's whole header value, and the header it travels in. */
+  credential: string;
+  header: CredentialHeader;
   timeoutMs: number;
   agent: http.Agent | https.Agent;
   /** Put in a 502 body so the client can quote it; the log line with the cause carries the same id. */
@@ -141,11 +148,11 @@ function staleSocket(error: unknown): boolean {
   return e.reusedSocket === true && (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.message === 'socket hang up');
 }
 
-/** One attempt: sends the request with `cookie` and its body, and resolves with the response head. */
-function send(req: IncomingMessage, options: ReplayOptions, cookie: string, agent: http.Agent | https.Agent | false, body: Body): Promise<IncomingMessage> {
+/** One attempt: sends the request with `credential` and its body, and resolves with the response head. */
+function send(req: IncomingMessage, options: ReplayOptions, credential: string, agent: http.Agent | https.Agent | false, body: Body): Promise<IncomingMessage> {
   const { target } = options;
   const client = target.protocol === 'https:' ? https : http;
-  const upstream = client.request(target, { method: req.method, headers: replayRequestHeaders(req.headers, target, cookie), agent, timeout: options.timeoutMs });
+  const upstream = client.request(target, { method: req.method, headers: replayRequestHeaders(req.headers, target, credential, options.header), agent, timeout: options.timeoutMs });
   upstream.on('timeout', () => upstream.destroy(new Error(`the backend did not answer within ${options.timeoutMs} ms`)));
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
     upstream.once('response', resolve);
@@ -187,7 +194,7 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
         return send(req, options, cookie, false, body);
       }
     };
-    response = await attempt(options.cookie);
+    response = await attempt(options.credential);
     if (response.statusCode === 401 && body.kind !== 'stream' && options.retryOn401) {
       const cookie = await options.retryOn401();
       if (cookie !== undefined) {

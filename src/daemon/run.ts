@@ -9,7 +9,8 @@ import type http from 'node:http';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadFromOptions, type GlobalOptions } from '../commands/context.js';
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
+import { sessionSecret } from '../credentials/secret.js';
 import { ConfigError, ExitCode, RefresherError, describeSystemError, hasCode, type ExitCodeValue } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { ensureFallbackKey, fallbackKeyPath, keyChecker } from '../nginx/fallback-key.js';
@@ -75,7 +76,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   /** This node's name in the store (`cluster.node_id`, else the host name). */
   let fleetNode = '';
   let runners = new Map<string, SessionRunner>();
-  let sessions = new Map<string, SessionConfig>();
+  let sessions = new Map<string, AnySessionConfig>();
   const metrics = createMetrics(
     (name) => runners.get(name)?.view,
     () => [...runners.keys()],
@@ -135,7 +136,10 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   const watchConfig = async (cfg: Config): Promise<void> => {
     await watcher?.close();
     const passwordFiles = new Map<string, string[]>();
-    for (const s of cfg.sessions) if (s.password_file) passwordFiles.set(s.password_file, [...(passwordFiles.get(s.password_file) ?? []), s.name]);
+    for (const s of cfg.sessions) {
+      const file = sessionSecret(s).file;
+      if (file) passwordFiles.set(file, [...(passwordFiles.get(file) ?? []), s.name]);
+    }
     watcher = await startWatching(
       { passwordFiles, includes: new Map(cfg.sessions.map((s) => [s.include, s.name])), configFile: source === 'environment' ? undefined : source },
       {
@@ -217,7 +221,7 @@ export async function runDaemon(options: GlobalOptions): Promise<ExitCodeValue> 
   return ExitCode.OK;
 }
 
-async function verifyReload(session: SessionConfig, generation: number, config: Config, log: Logger): Promise<boolean> {
+async function verifyReload(session: AnySessionConfig, generation: number, config: Config, log: Logger): Promise<boolean> {
   const ok = await waitForGeneration(session.verify_url!, generation, config.daemon.verify_timeout * 1000);
   if (!ok) log.child({ session: session.name }).warn({ generation, verify_url: session.verify_url }, `nginx did not serve generation ${generation} within ${config.daemon.verify_timeout}s after the reload`);
   return ok;

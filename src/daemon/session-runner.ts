@@ -9,9 +9,10 @@
  */
 import type { CronJob } from 'cron';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import type { FleetStatus } from '../fleet/coordinator.js';
 import type { FleetHook } from '../fleet/session-fleet.js';
+import type { CredentialKind } from '../credentials/kind.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
@@ -39,7 +40,7 @@ export type ReplayCookie =
 
 export interface RunnerContext {
   config: Config;
-  session: SessionConfig;
+  session: AnySessionConfig;
   deps: RefreshDeps;
   metrics: Metrics;
   log: Logger;
@@ -90,12 +91,25 @@ export class SessionRunner {
   private readonly reader: CurrentReader;
   private readonly verdicts: Verdicts;
   private readonly background: Background;
+  /** The session's credential kind: what the backend is asked, and the header replays carry. */
+  private readonly kind: CredentialKind;
 
   constructor(private readonly ctx: RunnerContext) {
     this.name = ctx.session.name;
     this.background = new Background(ctx.log);
     this.reader = new CurrentReader(ctx.config.state_dir, ctx.session);
-    this.verdicts = new Verdicts({ probe: (cookie) => ctx.deps.probe(ctx.session, cookie), reuseMs: Math.min(this.floorMs, AUTHORIZATION_REUSE_MS) });
+    this.kind = ctx.deps.credentials(ctx.session);
+    const probe = this.kind.probe;
+    this.verdicts = new Verdicts({
+      probe: probe ?? (async () => ({ state: 'unknown', reason: `${this.kind.kind} has no probe (set probe_path to give it one)` })),
+      reuseMs: Math.min(this.floorMs, AUTHORIZATION_REUSE_MS),
+      noun: this.kind.header === 'cookie' ? 'cookie' : 'credential',
+    });
+  }
+
+  /** The request header the credential travels in (replays carry it there). */
+  get header(): CredentialKind['header'] {
+    return this.kind.header;
   }
 
   /** At most one login per this many ms when cookies keep failing (`daemon.min_refresh_interval`). */
@@ -112,7 +126,7 @@ export class SessionRunner {
       const { CronJob } = (await import('cron')).default;
       if (!this.stopped) this.cron = CronJob.from({ cronTime: session.schedule, onTick: () => void this.scheduledRefresh(), start: true });
     }
-    if (config.daemon.probe_interval > 0) this.probeTimer = setInterval(() => void this.checkValidity(), config.daemon.probe_interval * 1000);
+    if (config.daemon.probe_interval > 0 && this.kind.probe) this.probeTimer = setInterval(() => void this.checkValidity(), config.daemon.probe_interval * 1000);
     await this.ctx.fleet?.start({ current: () => this.current(), reload: (generation) => this.reloadBehind(generation, true) });
     return this.refresh('start', { renew: true });
   }
@@ -175,7 +189,7 @@ export class SessionRunner {
   }
 
   /** For the fallback: the cookie to replay a request that failed with `failedGeneration`. */
-  async cookieForReplay(failedGeneration: number | undefined): Promise<ReplayCookie> {
+  async cookieForReplay(failedGeneration: number | undefined, challenge?: string): Promise<ReplayCookie> {
     const receivedAt = Date.now();
     const current = await this.current();
     const backoffLeftMs = this.lastError ? this.nextAttemptAt - Date.now() : 0;
@@ -186,7 +200,7 @@ export class SessionRunner {
       case 'backoff':
         return { ok: false, retryAfter: Math.ceil(backoffLeftMs / 1000), code: this.lastError!.code, reason: this.lastError!.message };
       case 'probe': {
-        const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie!));
+        const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie!), this.kind.challenge(challenge));
         if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'unauthorized', result: verdict.state });
         if (verdict.state === 'alive') {
           // The current cookie is alive: a 401 on it was about the request; one on an older cookie was not.
@@ -267,10 +281,12 @@ export class SessionRunner {
    * almost never does within milliseconds of a login. Feeds the loop guard.
    */
   private async verifyNewCookie(generation: number): Promise<void> {
+    const probe = this.kind.probe;
+    if (!probe) return;
     const current = await this.current();
     if (current.generation !== generation || !current.cookie) return;
     for (let i = 0; i < VERIFY_PROBES && !this.stopped; i++) {
-      const answer = await this.ctx.deps.probe(this.ctx.session, current.cookie);
+      const answer = await probe(current.cookie);
       this.ctx.metrics.probes.inc({ session: this.name, trigger: 'verify', result: answer.state });
       if (answer.state === 'dead') return this.verdicts.verified(subject(current, current.cookie), false);
     }

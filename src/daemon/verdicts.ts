@@ -11,7 +11,7 @@
  *
  * The clock and the probe are injected, so the rules are tested without a backend.
  */
-import type { ProbeResult } from '../session/probe.js';
+import type { Challenge, CredentialCheck } from '../credentials/kind.js';
 
 /**
  * Young refusals in a row that raise the loop guard. Behind a balancer over nodes with different
@@ -36,7 +36,7 @@ export interface Subject {
 
 /** What the backend said; `shared` when this caller joined or reused another caller's probe. */
 export interface Verdict {
-  state: ProbeResult['state'];
+  state: CredentialCheck['state'];
   reason: string;
   shared: boolean;
 }
@@ -50,7 +50,7 @@ export interface LoopSuspicion {
 }
 
 export interface VerdictOptions {
-  probe: (cookie: string) => Promise<ProbeResult>;
+  probe: (cookie: string) => Promise<CredentialCheck>;
   now?: () => number;
   /** How long an "alive" answer to a 401 stands for further 401s on the same generation. */
   reuseMs: number;
@@ -58,11 +58,13 @@ export interface VerdictOptions {
   youngMs?: number;
   /** How long the loop guard stays raised after the last young refusal. */
   loopHoldMs?: number;
+  /** What the credential is called in reasons: `cookie` (the default), `token`. */
+  noun?: string;
 }
 
 /** Probes shared per generation, the reuse of authorization answers, and the loop guard. */
 export class Verdicts {
-  private readonly inflight = new Map<number, Promise<ProbeResult>>();
+  private readonly inflight = new Map<number, Promise<CredentialCheck>>();
   private authorization: { generation: number; at: number } | undefined;
   private lastDeadGeneration = -1;
   private youngRefusals = 0;
@@ -76,12 +78,24 @@ export class Verdicts {
     this.now = options.now ?? Date.now;
     this.youngMs = options.youngMs ?? 1000;
     this.loopHoldMs = options.loopHoldMs ?? 30_000;
+    this.noun = options.noun ?? 'cookie';
   }
 
-  /** For a 401 on `subject`'s generation: what the backend says of the cookie. */
-  async onUnauthorized(subject: Subject): Promise<Verdict> {
-    // A cookie the backend refused stays refused: the rest of a storm needs no probe of its own.
-    if (subject.generation === this.lastDeadGeneration) return { state: 'dead', reason: 'the backend refused this cookie moments ago', shared: true };
+  private readonly noun: string;
+
+  /**
+   * For a 401 on `subject`'s generation: what the backend says of the credential. A challenge
+   * that names the credential (RFC 6750 `invalid_token`) or the request (`insufficient_scope`)
+   * is the backend's own answer, so no probe is asked; `unknown` asks the probe.
+   */
+  async onUnauthorized(subject: Subject, challenge: Challenge = 'unknown'): Promise<Verdict> {
+    // A credential the backend refused stays refused: the rest of a storm needs no probe of its own.
+    if (subject.generation === this.lastDeadGeneration) return { state: 'dead', reason: `the backend refused this ${this.noun} moments ago`, shared: true };
+    if (challenge === 'dead') {
+      this.recordDeath(subject);
+      return { state: 'dead', reason: "the backend's challenge says the token is invalid (invalid_token)", shared: false };
+    }
+    if (challenge === 'authorization') return { state: 'alive', reason: "the backend's challenge says the request needs more than the token grants (insufficient_scope)", shared: true };
     const a = this.authorization;
     if (a && a.generation === subject.generation && this.now() - a.at < this.options.reuseMs) {
       return { state: 'alive', reason: 'the session was confirmed alive moments ago', shared: true };
@@ -124,7 +138,7 @@ export class Verdicts {
     this.lastYoung = { ageMs, at, message: loopMessage(ageMs) };
   }
 
-  private probeShared(subject: Subject): { result: Promise<ProbeResult>; shared: boolean } {
+  private probeShared(subject: Subject): { result: Promise<CredentialCheck>; shared: boolean } {
     const running = this.inflight.get(subject.generation);
     if (running) return { result: running, shared: true };
     const result = this.options.probe(subject.cookie).finally(() => this.inflight.delete(subject.generation));

@@ -1,14 +1,13 @@
 /**
- * Installing a cookie the fleet store holds, through the same steps as a login's: under the
- * session's lock, whitelist the cookie (the store is input like any backend answer), render it
+ * Installing a credential the fleet store holds, through the same steps as a login's: under the
+ * session's lock, whitelist it for its kind (the store is input like any backend answer), render it
  * at the store's generation, write atomically, nginx -t (restore on failure), record the state.
  * The reload is the caller's (the daemon jitters it). Never installs a lower generation; an
  * equal one only when its cookie differs (a node whose late publish was refused).
  */
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { withSessionLock } from '../lock.js';
-import { parseIncludeGeneration, renderInclude } from '../render/include.js';
-import { pickSessionCookie } from '../session/cookie.js';
+import { parseIncludeGeneration, renderCredentialInclude } from '../render/include.js';
 import { ensureStateDir, writeState, type SessionState } from '../state/store.js';
 import { sha256, snapshot } from '../refresh/fresh.js';
 import { install } from '../refresh/install.js';
@@ -16,7 +15,7 @@ import type { RefreshDeps, RefreshOutcome } from '../refresh/pipeline.js';
 import type { FleetRecord } from './store.js';
 
 /** Installs `record` for `session`; the outcome says whether a reload is owed. */
-export async function installRecord(config: Config, session: SessionConfig, deps: RefreshDeps, record: FleetRecord): Promise<RefreshOutcome> {
+export async function installRecord(config: Config, session: AnySessionConfig, deps: RefreshDeps, record: FleetRecord): Promise<RefreshOutcome> {
   await ensureStateDir(config.state_dir);
   return withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
@@ -25,10 +24,11 @@ export async function installRecord(config: Config, session: SessionConfig, deps
     const served = Math.max(snap.state?.generation ?? 0, previousText === undefined ? 0 : (parseIncludeGeneration(previousText, session.variable) ?? 0));
     const base = { session: session.name, generation: served, issued: snap.state?.issued, expires: snap.state?.expires, wrote: false, reloaded: false, exitCode: 0 as const, reloadOwed: false };
     if (record.generation < served) return { ...base, action: 'noop', reason: 'older-than-served' };
-    const cookie = pickSessionCookie([record.cookie], session.cookie_name);
+    // The store is input like any backend answer: the kind's whitelist, or exit 65 and nothing written.
+    deps.credentials(session).assertSafe(record.cookie);
     const issued = new Date(record.issuedAt);
     const expires = new Date(record.expiresAt);
-    const text = renderInclude({ session: session.name, variable: session.variable, cookieName: session.cookie_name, value: cookie.value, generation: record.generation, issued, expires });
+    const text = renderCredentialInclude({ session: session.name, variable: session.variable, header: record.cookie, generation: record.generation, issued, expires });
     if (text === previousText) return { ...base, action: 'noop', reason: 'same-cookie' };
     await install(session, text, snap.include, deps);
     const now = deps.now().toISOString();

@@ -5,7 +5,7 @@
  * Cookies announced between passes are installed here too, and their reload jittered so the
  * fleet does not reload in the same millisecond.
  */
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { RefreshDeps, RefreshOutcome } from '../refresh/pipeline.js';
 import { FleetCoordinator, type FleetStatus } from './coordinator.js';
@@ -34,7 +34,7 @@ export interface FleetHook {
 
 export interface SessionFleetOptions {
   config: Config;
-  session: SessionConfig;
+  session: AnySessionConfig;
   deps: RefreshDeps;
   store: FleetStore;
   nodeId: string;

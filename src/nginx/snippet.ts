@@ -4,8 +4,9 @@
  * alphabet first: the same rule as for cookies, nothing is escaped, anything odd is refused.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import { credentialKind } from '../credentials/factory.js';
 import { fallbackKeyPath } from './fallback-key.js';
 
 /** The three parts: the upstream (http { }), the locations (server { }), and the placeholder include. */
@@ -31,8 +32,19 @@ export function fillTemplate(template: string, values: Record<string, string>): 
   });
 }
 
+/**
+ * Leak guard: clients may not log in as, or out of, the service account, nor read which it is.
+ * The backend's login paths answer 403 (`/_session` always; a kind's own login path too).
+ */
+export function leakGuard(session: AnySessionConfig): string {
+  const paths = new Set(['/_session']);
+  if (session.kind === 'couchdb-session' && session.session_path) paths.add(session.session_path);
+  const blocks = [...paths].filter((p) => SAFE_PATH.test(p)).map((p) => `location = ${p} {\n    return 403;\n}\n`);
+  return ['# Leak guard: clients may not log in as, or out of, the service account.', ...blocks].join('\n');
+}
+
 /** The values the templates use for one session. Throws ConfigError for a value unsafe in nginx syntax. */
-export function snippetValues(config: Config, session: SessionConfig, version: string): Record<string, string> {
+export function snippetValues(config: Config, session: AnySessionConfig, version: string): Record<string, string> {
   const problems: string[] = [];
   const backend = new URL(session.url);
   const port = backend.port || (backend.protocol === 'https:' ? '443' : '80');
@@ -55,10 +67,16 @@ export function snippetValues(config: Config, session: SessionConfig, version: s
         ...(session.ca_file && SAFE_PATH.test(session.ca_file) ? ['    proxy_ssl_verify on;', `    proxy_ssl_trusted_certificate ${session.ca_file};`] : []),
       ].join('\n')
     : '';
+  const kind = credentialKind(session);
+  const cookieKind = kind.header === 'cookie';
   return {
     version,
     session: session.name,
     variable: session.variable,
+    credential: kind.label,
+    cookie_value: cookieKind ? `$${session.variable}` : '""',
+    authorization_value: cookieKind ? '""' : `$${session.variable}`,
+    leak_guard: leakGuard(session),
     include: session.include,
     upstream: `session_refresher_${session.name.replace(/[.-]/g, '_')}`,
     backend_host: `${host}:${port}`,
@@ -77,7 +95,7 @@ export function snippetValues(config: Config, session: SessionConfig, version: s
  * 5 s of backoff between retries), then replay (daemon.replay_timeout). A shorter wait would
  * make nginx answer 504 for a replay the daemon is still allowed to run.
  */
-export function fallbackReadTimeout(config: Config, session: SessionConfig): number {
+export function fallbackReadTimeout(config: Config, session: AnySessionConfig): number {
   return Math.ceil(config.lock_timeout + session.timeout * (session.retries + 1) + 5 * session.retries + config.daemon.replay_timeout);
 }
 
@@ -98,7 +116,7 @@ export function selectFallback(template: string, withFallback: boolean): string 
 }
 
 /** Renders one part for one session from the shipped template. `withFallback: false` is for cron-only setups (no daemon). */
-export function renderSnippet(part: SnippetPart, config: Config, session: SessionConfig, version: string, options: { withFallback?: boolean; templateDir?: URL } = {}): string {
+export function renderSnippet(part: SnippetPart, config: Config, session: AnySessionConfig, version: string, options: { withFallback?: boolean; templateDir?: URL } = {}): string {
   const template = readFileSync(new URL(`${part}.conf.template`, options.templateDir ?? templateDir()), 'utf8');
   return fillTemplate(selectFallback(template, options.withFallback ?? true), snippetValues(config, session, version));
 }

@@ -4,7 +4,7 @@
  * `refresh-now` that has nothing to do finishes fast.
  */
 import { createHash } from 'node:crypto';
-import type { SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig } from '../config/schema.js';
 import { WriteError } from '../errors.js';
 import { readIfExists } from '../render/write.js';
 import { loginReason, type LoginReason } from '../state/freshness.js';
@@ -28,7 +28,7 @@ export function sha256(data: string | Buffer): string {
 }
 
 /** Reads the state file and the include. Never throws for an odd file: see `problem`. */
-export async function snapshot(stateDir: string, session: SessionConfig): Promise<SessionSnapshot> {
+export async function snapshot(stateDir: string, session: AnySessionConfig): Promise<SessionSnapshot> {
   const [state, include] = await Promise.allSettled([readState(stateDir, session.name), readIfExists(session.include, { what: 'the include', key: 'include' })]);
   const value = <T>(result: PromiseSettledResult<T>): T | undefined => {
     if (result.status === 'fulfilled') return result.value;

@@ -4,7 +4,7 @@
  * written earlier. Reloading never happens under the session lock, so a reload that waits (the
  * daemon's rate limit, a slow reload command) holds up no other pass.
  */
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { NginxNotRunningError, NginxTestError } from '../errors.js';
 import { withSessionLock } from '../lock.js';
 import type { Logger } from '../log.js';
@@ -25,7 +25,7 @@ export interface InstallDeps {
  * Writes `text` as the include and has nginx test it; when nginx refuses, puts `previous` back
  * byte for byte (or removes the new file when there was none) and throws NginxTestError.
  */
-export async function install(session: SessionConfig, text: string, previous: Buffer | undefined, deps: InstallDeps): Promise<void> {
+export async function install(session: AnySessionConfig, text: string, previous: Buffer | undefined, deps: InstallDeps): Promise<void> {
   const gid = await resolveGroup(session.group);
   await writeAtomic(session.include, text, { mode: INCLUDE_MODE, gid });
   try {
@@ -64,7 +64,7 @@ export interface ReloadDeps {
  * reload). `urgent` asks a rate-limited reloader not to defer it. Throws ReloadError on failure,
  * leaving the reload owed, so the next pass retries it without a new login.
  */
-export async function reloadFor(config: Config, session: SessionConfig, deps: ReloadDeps, generation: number, urgent = false): Promise<ReloadOutcome> {
+export async function reloadFor(config: Config, session: AnySessionConfig, deps: ReloadDeps, generation: number, urgent = false): Promise<ReloadOutcome> {
   let outcome: ReloadOutcome;
   try {
     await deps.reloader.reload({ urgent });

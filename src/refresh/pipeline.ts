@@ -7,36 +7,35 @@
  * reload that waits never holds up another pass. The I/O steps are passed in (`RefreshDeps`)
  * so the daemon can share them and tests can observe them.
  */
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
+import { credentialKind } from '../credentials/factory.js';
+import type { CredentialKind } from '../credentials/kind.js';
 import { RefresherError } from '../errors.js';
 import { withSessionLock } from '../lock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { testNginxConfig } from '../nginx/test-config.js';
 import { createReloader } from '../nginx/reload.js';
-import { parseIncludeCookie, parseIncludeGeneration, renderInclude } from '../render/include.js';
-import { login } from '../session/login.js';
-import { readPassword } from '../session/password.js';
+import { parseIncludeCookie, parseIncludeGeneration, renderCredentialInclude } from '../render/include.js';
 import { MAX_LIFETIME_SECONDS } from '../session/expiry.js';
-import { probeSession } from '../session/probe.js';
 import { ensureStateDir, forgetStateDir, writeState, type SessionState } from '../state/store.js';
 import { pendingWork, sha256, snapshot, type SessionSnapshot, type WorkOptions } from './fresh.js';
 import { install, reloadFor, type InstallDeps, type ReloadDeps } from './install.js';
-import { obtain, type ObtainDeps } from './obtain.js';
+import { obtain } from './obtain.js';
 import { recordFailure } from './record.js';
 
 export { INCLUDE_MODE } from './install.js';
 
 /** The swappable I/O of a pass. */
-export interface RefreshDeps extends ObtainDeps, InstallDeps, ReloadDeps {
+export interface RefreshDeps extends InstallDeps, ReloadDeps {
   now: () => Date;
+  /** The credential kind of a session (see credentials/factory.ts). */
+  credentials: (session: AnySessionConfig) => CredentialKind;
 }
 
 /** The default I/O for a configuration. */
 export function defaultDeps(config: Config, log: Logger = silentLogger): RefreshDeps {
   return {
-    login,
-    readPassword: (s) => readPassword(s),
-    probe: (s, cookie) => probeSession(s, cookie),
+    credentials: (s) => credentialKind(s),
     testConfig: config.nginx.test ? () => testNginxConfig(config.nginx) : async () => undefined,
     reloader: createReloader(config.nginx),
     now: () => new Date(),
@@ -86,7 +85,7 @@ export interface RefreshOutcome {
 }
 
 /** Runs one pass for `session` under its cross-process lock, then reloads. Throws a RefresherError on failure. */
-export async function refreshSession(config: Config, session: SessionConfig, deps: RefreshDeps, options: RefreshOptions = {}): Promise<RefreshOutcome> {
+export async function refreshSession(config: Config, session: AnySessionConfig, deps: RefreshDeps, options: RefreshOptions = {}): Promise<RefreshOutcome> {
   await ensureStateDir(config.state_dir);
   const log = deps.log.child({ session: session.name });
   const outcome = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
@@ -106,7 +105,7 @@ export async function refreshSession(config: Config, session: SessionConfig, dep
 }
 
 /** `reloadFor`, recording a failure in the state file (under the lock) before it is thrown. */
-export async function reloadOwed(config: Config, session: SessionConfig, deps: RefreshDeps, generation: number, urgent = false): ReturnType<typeof reloadFor> {
+export async function reloadOwed(config: Config, session: AnySessionConfig, deps: RefreshDeps, generation: number, urgent = false): ReturnType<typeof reloadFor> {
   try {
     return await reloadFor(config, session, deps, generation, urgent);
   } catch (error) {
@@ -117,7 +116,7 @@ export async function reloadOwed(config: Config, session: SessionConfig, deps: R
   }
 }
 
-async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, snap: SessionSnapshot, options: RefreshOptions, log: Logger): Promise<RefreshOutcome> {
+async function pass(config: Config, session: AnySessionConfig, deps: RefreshDeps, snap: SessionSnapshot, options: RefreshOptions, log: Logger): Promise<RefreshOutcome> {
   if (snap.problem) throw snap.problem;
   const work = pendingWork(snap, deps.now(), options);
   const base = { session: session.name, generation: snap.state?.generation ?? 0, issued: snap.state?.issued, expires: snap.state?.expires, wrote: false, reloaded: false, exitCode: 0 as const };
@@ -131,28 +130,28 @@ async function pass(config: Config, session: SessionConfig, deps: RefreshDeps, s
   }
 
   const previousText = snap.include?.toString('utf8');
-  // Only a cookie we wrote and that is not known to be dead is worth renewing.
-  const renewable = options.renew && (work === 'half-life' || work === 'requested') && previousText !== undefined ? parseIncludeCookie(previousText, session.variable) : undefined;
+  const kind = deps.credentials(session);
+  // Only a credential we wrote and that is not known to be dead is worth renewing.
+  const renewable = options.renew && kind.renew && (work === 'half-life' || work === 'requested') && previousText !== undefined ? parseIncludeCookie(previousText, session.variable) : undefined;
   log.info({ reason: work }, renewable ? 'renewing the session' : 'logging in');
-  const obtained = await obtain(session, renewable, deps, log);
+  const obtained = await obtain(kind, renewable, log);
   if (!obtained) {
     log.info('the backend confirmed the session and re-issued the same cookie; nothing to write');
     return { ...base, action: 'noop', reason: 'confirmed', reloadOwed: false };
   }
-  const { cookie, expiry } = obtained;
+  const { value, expiry } = obtained.credential;
   if (expiry.clampedFrom !== undefined) {
     const claimed = Number.isFinite(expiry.clampedFrom) ? `${Math.round(expiry.clampedFrom)}s` : 'beyond the date range';
-    log.warn({ expiry_source: expiry.source, claimed_seconds: Number.isFinite(expiry.clampedFrom) ? Math.round(expiry.clampedFrom) : null }, `the backend's ${session.cookie_name} cookie claims to last ${claimed} (${expiry.source}); treated as ${MAX_LIFETIME_SECONDS}s (30 days), the longest believed`);
+    log.warn({ expiry_source: expiry.source, claimed_seconds: Number.isFinite(expiry.clampedFrom) ? Math.round(expiry.clampedFrom) : null }, `${kind.label} claims to last ${claimed} (${expiry.source}); treated as ${MAX_LIFETIME_SECONDS}s (30 days), the longest believed`);
   }
 
   const includeGeneration = previousText === undefined ? undefined : parseIncludeGeneration(previousText, session.variable);
-  const render = (generation: number) =>
-    renderInclude({ session: session.name, variable: session.variable, cookieName: session.cookie_name, value: cookie.value, generation, issued: expiry.issued, expires: expiry.expires });
-  // The same cookie again (two logins within one second) renders the same bytes: no write, no reload.
+  const render = (generation: number) => renderCredentialInclude({ session: session.name, variable: session.variable, header: value, generation, issued: expiry.issued, expires: expiry.expires });
+  // The same credential again (two logins within one second) renders the same bytes: no write, no reload.
   const unchanged = includeGeneration !== undefined && render(includeGeneration) === previousText;
   const generation = unchanged ? includeGeneration : (options.generation ?? Math.max(snap.state?.generation ?? 0, includeGeneration ?? 0) + 1);
   const text = render(generation);
-  options.onCookie?.(`${session.cookie_name}=${cookie.value}`, generation);
+  options.onCookie?.(value, generation);
 
   if (!unchanged) {
     await install(session, text, snap.include, deps);

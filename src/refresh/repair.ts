@@ -3,7 +3,7 @@
  * putting back an include someone edited or deleted. Both write under the session lock and
  * reload after it, like a pass.
  */
-import type { Config, SessionConfig } from '../config/schema.js';
+import type { AnySessionConfig, Config } from '../config/schema.js';
 import { withSessionLock } from '../lock.js';
 import { parseIncludeGeneration, renderEmptyInclude } from '../render/include.js';
 import { ensureStateDir, writeState, type SessionState } from '../state/store.js';
@@ -16,7 +16,7 @@ import { reloadOwed, type RefreshDeps, type RefreshOutcome } from './pipeline.js
  * never served, so the include falls back to an empty value (a new generation) and nginx is
  * reloaded at once. Does nothing when a valid cookie appeared meanwhile or the include is already empty.
  */
-export async function blankExpiredSession(config: Config, session: SessionConfig, deps: RefreshDeps): Promise<RefreshOutcome> {
+export async function blankExpiredSession(config: Config, session: AnySessionConfig, deps: RefreshDeps): Promise<RefreshOutcome> {
   await ensureStateDir(config.state_dir);
   const written = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
@@ -43,7 +43,7 @@ export async function blankExpiredSession(config: Config, session: SessionConfig
  * deleted it, without a new login. Returns false, doing nothing, when the state has moved on to
  * another include meanwhile (the caller should refresh instead).
  */
-export async function reinstallInclude(config: Config, session: SessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
+export async function reinstallInclude(config: Config, session: AnySessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
   const generation = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
     const snap = await snapshot(config.state_dir, session);
     if (snap.problem) throw snap.problem;

@@ -22,14 +22,31 @@ export interface RenderInput {
   expires: Date;
 }
 
-/** Renders the include text. Throws CookieRefusedError for a value outside the whitelist. */
+/** Renders the include text for a cookie. Throws CookieRefusedError for a value outside the whitelist. */
 export function renderInclude(input: RenderInput): string {
   assertSafeCookieValue(input.value, input.cookieName);
+  const { cookieName, value, ...rest } = input;
+  return renderCredentialInclude({ ...rest, header: `${cookieName}=${value}` });
+}
+
+/** What the include of any credential kind holds. */
+export interface CredentialRenderInput extends Omit<RenderInput, 'cookieName' | 'value'> {
+  /**
+   * The header's whole value (`AuthSession=…`, `Bearer …`). The caller has passed it through its
+   * kind's whitelist; it is put between double quotes as it is.
+   */
+  header: string;
+}
+
+/** Renders the include text for a header value its kind has already whitelisted. */
+export function renderCredentialInclude(input: CredentialRenderInput): string {
   if (!Number.isSafeInteger(input.generation) || input.generation < 0) throw new RangeError(`generation must be a non-negative integer, got ${input.generation}`);
+  // A last guard whatever the kind checked: nothing nginx interprets inside a quoted string.
+  if (!/^[\x21\x23\x25-\x5b\x5d-\x7a\x7c\x7e]+(?: [\x21\x23\x25-\x5b\x5d-\x7a\x7c\x7e]+)?$/.test(input.header)) throw new RangeError('the header value has characters an include must not hold');
   return [
     `# session-refresher: session "${input.session}", generation ${input.generation}. Rewritten on every refresh; do not edit.`,
     `# issued ${isoSeconds(input.issued)}, expires ${isoSeconds(input.expires)}`,
-    `set $${input.variable} "${input.cookieName}=${input.value}";`,
+    `set $${input.variable} "${input.header}";`,
     `set $${input.variable}_generation "${input.generation}";`,
     '',
   ].join('\n');
@@ -58,8 +75,8 @@ function isoSeconds(d: Date): string {
 }
 
 /**
- * The `Name=value` string our include sets for `variable`, or undefined when it sets none (an
- * empty include, or a file we did not write).
+ * The header value our include sets for `variable` (`Name=value` for a cookie, `Bearer …`), or
+ * undefined when it sets none (an empty include, or a file we did not write).
  */
 export function parseIncludeCookie(text: string, variable: string): string | undefined {
   const match = new RegExp(`^set \\$${variable} "([^"$\\\\]+)";$`, 'm').exec(text);

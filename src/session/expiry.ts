@@ -15,7 +15,8 @@
 import { ProtocolError } from '../errors.js';
 import type { SessionCookie } from './cookie.js';
 
-export type ExpirySource = 'max-age' | 'expires' | 'cookie-timestamp' | 'lifetime';
+/** Where an expiry came from; `expires_in` (an OAuth2 token response) and `exp` (a JWT) for token kinds. */
+export type ExpirySource = 'max-age' | 'expires' | 'cookie-timestamp' | 'lifetime' | 'expires_in' | 'exp';
 
 /**
  * The longest lifetime believed, 30 days. CouchDB's default session is 10 minutes; a month is

@@ -23,9 +23,13 @@ export interface LoginResponse {
   receivedAt: Date;
 }
 
-/** The `/_session` URL for a backend base URL, keeping any path prefix (https://h/couch/ -> /couch/_session). */
-export function sessionUrl(base: string): URL {
+/**
+ * The `/_session` URL for a backend base URL, keeping any path prefix (https://h/couch/ ->
+ * /couch/_session); with `path` (a session's `session_path`), that path under the prefix.
+ */
+export function sessionUrl(base: string, path?: string): URL {
   const url = new URL(base);
+  if (path !== undefined) return new URL(`${url.pathname.replace(/\/+$/, '')}${path}`, url.origin);
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return new URL('_session', url);
 }
@@ -37,12 +41,13 @@ export function displayUrl(url: URL): string {
 
 /** Logs in; throws a RefresherError subclass on every failure. The password never appears in errors. */
 export async function login(session: SessionConfig, password: string): Promise<LoginResponse> {
-  const url = sessionUrl(session.url);
+  const url = sessionUrl(session.url, session.session_path);
   const tls = tlsOptions(session);
   const overflow: Overflow = {};
   const attempt = (basic: boolean): Promise<Response<string>> =>
     boundedBody(got.post(url, {
-      form: { name: session.username, password },
+      // CouchDB takes either; Couchbase Sync Gateway's `POST /{db}/_session` takes JSON.
+      ...(session.login_format === 'json' ? { json: { name: session.username, password } } : { form: { name: session.username, password } }),
       headers: {
         accept: 'application/json',
         'user-agent': 'session-refresher',
@@ -100,13 +105,14 @@ export function boundedBody<T>(request: CancelableRequest<T>, overflow: Overflow
   return request;
 }
 
-function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknown): CookieRefusedError {
+/** The refusal of a response body over MAX_LOGIN_BODY_BYTES. */
+export function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause: unknown): CookieRefusedError {
   const what = cut.announced === undefined ? `sent a login response body over the ${MAX_LOGIN_BODY_BYTES} bytes read` : `announced a login response body of ${cut.announced} bytes, over the ${MAX_LOGIN_BODY_BYTES} bytes read`;
   return new CookieRefusedError(`${displayUrl(url)} ${what}; a CouchDB-style /_session answers a few hundred bytes; refused, nothing written`, { cause });
 }
 
 /** The https options for a session: its `ca_file` trusted beside the system's CAs. */
-export function tlsOptions(session: SessionConfig): { https?: { certificateAuthority: string[] } } {
+export function tlsOptions(session: Pick<SessionConfig, 'name' | 'ca_file'>): { https?: { certificateAuthority: string[] } } {
   return session.ca_file ? { https: { certificateAuthority: [...rootCertificates, readCa(session.ca_file, session.name)] } } : {};
 }
 /** Largest CA bundle read (the system's whole bundle is about 200 KiB). */
@@ -163,7 +169,11 @@ export function backendReason(body: string, secrets: readonly string[]): string 
   return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH)}…` : text;
 }
 
-function classifyRequestError(error: unknown, url: URL, session: SessionConfig): Error {
+/**
+ * The RefresherError for a request that got no usable answer: a malformed response is refused
+ * (exit 65), a timeout or a network error means the server is unavailable (exit 69).
+ */
+export function classifyRequestError(error: unknown, url: URL, session: Pick<SessionConfig, 'timeout'>): Error {
   if (error instanceof ConfigError) return error;
   const where = displayUrl(url);
   const code = error instanceof RequestError ? error.code : undefined;

@@ -2,53 +2,18 @@
  * Reading a session's password from its one configured source. It is read at each login, so a
  * rotated password file is picked up without a restart.
  */
-import { join } from 'node:path';
-import { ConfigError, describeSystemError } from '../errors.js';
-import type { SessionConfig } from '../config/schema.js';
-import { UnsafeFileError, readSmallFile } from '../small-file.js';
+import { describeSource, passwordSecret, readSecretLine, trimLine, type PasswordKeys } from '../credentials/secret.js';
 
-/**
- * Largest password file read. A password is a line; a bigger file is not a password file (and a
- * FIFO, device or directory is refused without reading: a systemd credential or a secret mounted
- * through a symbolic link is fine, links are followed here).
- */
-export const MAX_PASSWORD_FILE_BYTES = 4096;
+export { MAX_PASSWORD_FILE_BYTES, passwordSecret, type PasswordKeys } from '../credentials/secret.js';
 
 /** Where the password of `session` comes from, for messages (never the password itself). */
-export function passwordSource(session: SessionConfig, env: NodeJS.ProcessEnv = process.env): string {
-  if (session.password_file) return `password_file ${session.password_file}`;
-  if (session.password_env) return `environment variable ${session.password_env}`;
-  return `credential ${session.password_credential} in ${env.CREDENTIALS_DIRECTORY ?? '$CREDENTIALS_DIRECTORY (unset)'}`;
+export function passwordSource(session: PasswordKeys, env: NodeJS.ProcessEnv = process.env): string {
+  return describeSource(passwordSecret(session), env);
 }
 
 /** Reads the password; one trailing newline is dropped. Throws ConfigError when missing or empty. */
-export async function readPassword(session: SessionConfig, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const problem = (why: string) => new ConfigError([`session ${session.name}: ${why}`], passwordSource(session, env));
-  let value: string | undefined;
-  if (session.password_env) {
-    value = env[session.password_env];
-    if (value === undefined) throw problem(`environment variable ${session.password_env} (password_env) is not set`);
-  } else {
-    let path: string;
-    if (session.password_file) path = session.password_file;
-    else {
-      const dir = env.CREDENTIALS_DIRECTORY;
-      if (!dir) throw problem(`password_credential is set but $CREDENTIALS_DIRECTORY is not; run under systemd with LoadCredential=${session.password_credential}:FILE`);
-      path = join(dir, session.password_credential!);
-    }
-    let bytes: Buffer | undefined;
-    try {
-      bytes = await readSmallFile(path, { maxBytes: MAX_PASSWORD_FILE_BYTES, followLinks: true });
-    } catch (error) {
-      if (error instanceof UnsafeFileError) throw problem(`cannot read the password: ${error.message}`);
-      throw problem(`cannot read the password from ${path}: ${describeSystemError(error)}`);
-    }
-    if (bytes === undefined) throw problem(`cannot read the password from ${path}: ENOENT: no such file or directory`);
-    value = bytes.toString('utf8');
-  }
-  value = trimPassword(value);
-  if (value === '') throw problem(`the password from ${passwordSource(session, env)} is empty`);
-  return value;
+export async function readPassword(session: PasswordKeys, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return readSecretLine(passwordSecret(session), env);
 }
 
 /**
@@ -57,7 +22,7 @@ export async function readPassword(session: SessionConfig, env: NodeJS.ProcessEn
  * part of the password and sent as they are (see whitespaceHint).
  */
 export function trimPassword(text: string): string {
-  return text.replace(/^\uFEFF/, '').replace(/\r?\n$/, '');
+  return trimLine(text);
 }
 
 const WHITESPACE_NAMES: Record<string, string> = { ' ': 'space', '\t': 'tab', '\n': 'newline', '\r': 'carriage return', '\u00a0': 'no-break space', '\ufeff': 'byte order mark' };

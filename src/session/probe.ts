@@ -49,23 +49,36 @@ export function probeVerdict(status: number, body: string): { state: 'alive' | '
   return { state: 'unknown', reason: 'GET /_session answered 200 without a userCtx.name' };
 }
 
+/** Where and how a probe asks: the URL, the header the credential travels in, how to read the answer. */
+export interface ProbeTarget {
+  url: URL;
+  header: 'cookie' | 'authorization';
+  /** The header's whole value (`AuthSession=…`, `Bearer …`). */
+  value: string;
+  /** For messages: `GET /_session`. */
+  what: string;
+  decide: (status: number, body: string) => { state: 'alive' | 'dead' | 'unknown'; reason: string };
+  session: Pick<SessionConfig, 'name' | 'ca_file' | 'timeout'>;
+  timeoutMs?: number;
+}
+
 /**
- * Sends `GET /_session` with `cookie` (`Name=value`), reading at most MAX_LOGIN_BODY_BYTES of
- * the answer. Never throws for an answer or a network failure (those are `unknown`); reasons
- * never quote the cookie or the backend's text. A `ca_file` that cannot be read throws ConfigError.
+ * Sends one GET with the credential, reading at most MAX_LOGIN_BODY_BYTES of the answer. Never
+ * throws for an answer or a network failure (those are `unknown`); reasons never quote the
+ * credential or the backend's text. A `ca_file` that cannot be read throws ConfigError.
  */
-export async function probeSession(session: SessionConfig, cookie: string, timeoutMs = Math.min(session.timeout * 1000, 5000)): Promise<ProbeResult> {
-  const url = sessionUrl(session.url);
+export async function probeCredential(target: ProbeTarget): Promise<ProbeResult> {
+  const { url, session, what } = target;
   try {
     const overflow: Overflow = {};
     const response = await boundedBody(
       got(url, {
-        headers: { accept: 'application/json', cookie, 'user-agent': 'session-refresher' },
+        headers: { accept: 'application/json', [target.header]: target.value, 'user-agent': 'session-refresher' },
         agent,
         throwHttpErrors: false,
         followRedirect: false,
         retry: { limit: 0 },
-        timeout: { request: timeoutMs },
+        timeout: { request: target.timeoutMs ?? Math.min(session.timeout * 1000, 5000) },
         decompress: false,
         ...tlsOptions(session),
       }),
@@ -74,14 +87,36 @@ export async function probeSession(session: SessionConfig, cookie: string, timeo
       if (overflow.cut) return undefined;
       throw error;
     });
-    if (!response) return { state: 'unknown', reason: `GET /_session answered more than ${MAX_LOGIN_BODY_BYTES} bytes` };
-    const verdict = probeVerdict(response.statusCode, response.body);
+    if (!response) return { state: 'unknown', reason: `${what} answered more than ${MAX_LOGIN_BODY_BYTES} bytes` };
+    const verdict = target.decide(response.statusCode, response.body);
     if (verdict.state !== 'alive') return { state: verdict.state, reason: verdict.reason };
     const raw = response.headers['set-cookie'];
     return { state: 'alive', setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const code = error instanceof RequestError ? error.code : 'ERR_UNKNOWN';
-    return { state: 'unknown', reason: `GET /_session failed (${code})` };
+    return { state: 'unknown', reason: `${what} failed (${code})` };
   }
+}
+
+/** `GET /_session` with `cookie` (`Name=value`): see probeVerdict. */
+export async function probeSession(session: SessionConfig, cookie: string, timeoutMs = Math.min(session.timeout * 1000, 5000)): Promise<ProbeResult> {
+  return probeCredential({ url: sessionUrl(session.url, session.session_path), header: 'cookie', value: cookie, what: `GET ${session.session_path ?? '/_session'}`, decide: probeVerdict, session, timeoutMs });
+}
+
+/**
+ * Decides from the answer to a GET with a token (pure). 401: the token is refused. 200 with a
+ * CouchDB `userCtx.name` of null: the backend reads it as anonymous (a dead credential on
+ * CouchDB). Any other 2xx, or 403: the token was accepted (the path may forbid something, but
+ * that is not about the token). Anything else (a 404 may come before any check) says nothing.
+ */
+export function tokenProbeVerdict(status: number, body: string): { state: 'alive' | 'dead' | 'unknown'; reason: string } {
+  if (status === 401) return { state: 'dead', reason: 'the backend answered 401 to the credential' };
+  if (status === 200) {
+    const couch = probeVerdict(status, body);
+    if (couch.state === 'dead') return couch;
+    return { state: 'alive', reason: 'the backend accepted the credential' };
+  }
+  if ((status > 200 && status < 300) || status === 403) return { state: 'alive', reason: 'the backend accepted the credential' };
+  return { state: 'unknown', reason: `the probe answered ${status}` };
 }

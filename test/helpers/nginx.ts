@@ -45,6 +45,11 @@ export interface NginxOptions {
   fallback?: string;
   /** Session name sent to the fallback. */
   session?: string;
+  /**
+   * The session's credential keys (`kind` and its own keys) the snippet is rendered for; default
+   * a couchdb-session. The include's variable then defaults to the kind's.
+   */
+  credential?: Record<string, unknown>;
   /** Log every request, with the status the client got, to `<prefix>/access.log` (see access-log.ts); default off. */
   accessLog?: boolean;
   /** nginx's worker_shutdown_timeout (default 10s, so a test's graceful stop is quick). */
@@ -86,7 +91,8 @@ export function placeholderInclude(variable = 'auth_cookie'): string {
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const binary = nginxBinary();
   if (!binary) throw new Error('nginx is not installed');
-  const variable = options.variable ?? 'auth_cookie';
+  const kindKeys = options.credential ?? { username: 'unused', password_env: 'UNUSED' };
+  const variable = options.variable ?? (kindKeys.kind === undefined || kindKeys.kind === 'couchdb-session' ? 'auth_cookie' : 'auth_authorization');
   const port = await freePort();
   const p = options.prefix;
   const accessLog = options.accessLog ? join(p, 'access.log') : undefined;
@@ -95,7 +101,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const session = options.session ?? 'couch';
   const checked = validateConfig({
     daemon: { listen: options.fallback ?? '127.0.0.1:9', fallback_key_file: fallbackKeyFile },
-    sessions: [{ name: session, url: options.backend, username: 'unused', password_env: 'UNUSED', include: options.include, variable }],
+    sessions: [{ name: session, url: options.backend, include: options.include, variable, ...kindKeys }],
   });
   if (!checked.ok) throw new Error(`test nginx config: ${checked.problems.join('; ')}`);
   // As `nginx-snippet --placeholder` does: the snippet includes the key, so it must exist first.

@@ -34,6 +34,8 @@ describe('validateConfig', () => {
     assert.equal(config.nginx.reload_command, undefined);
     assert.equal(config.sessions.length, 1);
     const only = config.sessions[0];
+    // A session that names no kind is a CouchDB session, as every config before kinds was.
+    assert.ok(only?.kind === 'couchdb-session');
     assert.equal(only?.name, 'couch');
     assert.equal(only?.url, 'http://127.0.0.1:5984/');
     assert.equal(only?.username, 'admin');

@@ -71,8 +71,10 @@ describe('applyEnv', () => {
     assert.deepEqual(problems, []);
     const result = validateConfig(raw);
     assert.ok(result.ok, `rejected: ${result.ok ? '' : result.problems.join('; ')}`);
-    assert.equal(result.config.sessions[0]?.username, '007');
-    assert.equal(result.config.sessions[0]?.cookie_name, '1');
+    const session = result.config.sessions[0];
+    assert.ok(session?.kind === 'couchdb-session');
+    assert.equal(session.username, '007');
+    assert.equal(session.cookie_name, '1');
   });
 
   it('reports an unknown SESSION_REFRESHER_ variable by name', () => {
@@ -128,6 +130,7 @@ describe('applyEnv', () => {
     assert.ok(result.ok, `rejected: ${result.ok ? '' : result.problems.join('; ')}`);
     assert.equal(result.config.sessions.length, 1);
     const only = result.config.sessions[0];
+    assert.ok(only?.kind === 'couchdb-session');
     assert.equal(only?.name, 'couch');
     assert.equal(only?.url, 'http://127.0.0.1:5984/');
     assert.equal(only?.username, 'admin');
