@@ -66,3 +66,30 @@ describe('nginx snippets', () => {
     assert.match(text, /worker_shutdown_timeout \(main context\) to at least\n# 60s, daemon\.replay_timeout/);
   });
 });
+
+describe('nginx snippets per credential kind', () => {
+  it('sends the token as Authorization and no client cookie for a token kind, and passes the 401\'s challenge on', () => {
+    const result = validateConfig({
+      daemon: { listen: '127.0.0.1:8091' },
+      sessions: [{ name: 'api', kind: 'oauth2-client-credentials', url: 'http://127.0.0.1:9000', token_url: 'https://idp.example/oauth2/token', client_id: 'proxy', client_secret_file: '/etc/session-refresher/api.secret', include: '/var/lib/session-refresher/api.conf' }],
+    });
+    assert.ok(result.ok, result.ok ? '' : result.problems.join('; '));
+    const c = result.config;
+    const text = renderSnippet('server', c, c.sessions[0]!, 'x');
+    assert.match(text, /^ {4}proxy_set_header Authorization \$auth_authorization;$/m);
+    assert.match(text, /^ {4}proxy_set_header Cookie "";$/m, 'the client\'s cookies are not forwarded');
+    assert.match(text, /^ {4}set \$session_refresher_challenge \$upstream_http_www_authenticate;$/m);
+    assert.match(text, /^ {4}proxy_set_header X-Session-Refresher-Challenge \$session_refresher_challenge;$/m);
+    assert.match(text, /access token/, 'the comment says what the include holds');
+    assert.doesNotMatch(text, /\{\{|#>|#</);
+  });
+
+  it('sends the cookie and no client Authorization for couchdb-session, and guards a Sync Gateway session path', () => {
+    const c = config({ login_format: 'json', cookie_name: 'SyncGatewaySession', session_path: '/db/_session' });
+    const text = renderSnippet('server', c, c.sessions[0]!, 'x');
+    assert.match(text, /^ {4}proxy_set_header Cookie \$auth_cookie;$/m);
+    assert.match(text, /^ {4}proxy_set_header Authorization "";$/m);
+    assert.match(text, /^location = \/db\/_session \{\n {4}return 403;\n\}$/m);
+    assert.match(text, /^location = \/_session \{\n {4}return 403;\n\}$/m);
+  });
+});

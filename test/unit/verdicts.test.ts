@@ -156,3 +156,31 @@ describe('Verdicts.verified', () => {
     assert.equal(verdicts.loop(), undefined);
   });
 });
+
+describe('Verdicts.onUnauthorized with a challenge', () => {
+  it('takes invalid_token as the backend\'s word: dead with no probe, and the rest of the burst shares it', async () => {
+    const { b, verdicts, now } = setup();
+    const first = await verdicts.onUnauthorized(subject(4, now() - 60_000), 'dead');
+    assert.equal(first.state, 'dead');
+    assert.match(first.reason, /invalid_token/);
+    const rest = await verdicts.onUnauthorized(subject(4, now() - 60_000), 'unknown');
+    assert.equal(rest.state, 'dead', 'a token the backend refused stays refused for its generation');
+    assert.equal(b.calls.length, 0, 'no probe was asked');
+  });
+
+  it('takes insufficient_scope as an answer about the request: alive, no probe', async () => {
+    const { b, verdicts, now } = setup();
+    const answer = await verdicts.onUnauthorized(subject(5, now() - 60_000), 'authorization');
+    assert.equal(answer.state, 'alive');
+    assert.equal(b.calls.length, 0);
+  });
+
+  it('counts young invalid_token refusals towards the loop guard like dead probes', async () => {
+    const { verdicts, tick, now } = setup();
+    for (let g = 1; g <= 3; g++) {
+      await verdicts.onUnauthorized(subject(g, now() - 100), 'dead');
+      tick(10);
+    }
+    assert.ok(verdicts.loop(), 'three tokens refused within youngMs of being obtained raise the guard');
+  });
+});
