@@ -1,7 +1,8 @@
 /**
  * `status`: what each session's state file says: generation, times, seconds left, last result.
- * Never the cookie (the state file does not hold it).
+ * Never the credential (the state file does not hold it) nor a secret.
  */
+import { credentialKind } from '../credentials/factory.js';
 import { ExitCode, type ExitCodeValue } from '../errors.js';
 import { sha256, snapshot } from '../refresh/fresh.js';
 import { secondsLeft } from '../state/freshness.js';
@@ -15,6 +16,8 @@ export interface StatusOptions extends GlobalOptions {
 /** One session's status as printed by `status --json`. */
 export interface SessionStatus {
   session: string;
+  /** The credential kind and what it is about (backend, account or client): never a secret. */
+  credential: Record<string, string>;
   generation: number;
   issued: string | null;
   expires: string | null;
@@ -50,6 +53,7 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
     const left = secondsLeft(st, now);
     rows.push({
       session: session.name,
+      credential: credentialKind(session).describe(),
       generation: st?.generation ?? 0,
       issued: st?.issued ?? null,
       expires: st?.expires ?? null,
@@ -82,5 +86,6 @@ function humanLine(r: SessionStatus): string {
   if (r.reload_pending) parts.push('reload pending');
   if (r.alert) parts.push(`alert at ${r.alert.at}: ${r.alert.message}`);
   parts.push(r.last_error ? `last run failed at ${r.last_at}: ${r.last_error.message}` : `last run ok at ${r.last_at ?? '-'}`);
+  parts.push(`kind ${r.credential.kind}`);
   return parts.join('; ');
 }

@@ -194,6 +194,8 @@ for (const harness of HARNESSES) {
       assert.ok(value);
       const status = await rig.cli(['status', '--json']);
       assert.equal(status.code, 0, status.stderr);
+      const row = (JSON.parse(status.stdout) as { sessions: { credential: { kind: string } }[] }).sessions[0];
+      assert.equal(row?.credential.kind, harness.kind, 'status says which kind the session is');
       const metrics = await (await fetch(`${rig.adminUrl}/metrics`)).text();
       const healthz = await (await fetch(`${rig.adminUrl}/healthz`)).text();
       const stateFile = await readFile(join(rig.stateDir, `${SESSION}.json`), 'utf8');
