@@ -21,9 +21,14 @@ export interface TestFleet {
   stop(): Promise<void>;
 }
 
-/** Starts `count` nodes at once on one backend and `redis`, and waits for every daemon's "ready". */
-export async function startFleet(count: number, redis: RedisServer, cluster: Record<string, unknown> = {}): Promise<TestFleet> {
+/**
+ * Starts `count` nodes at once on one backend and `redis`, and waits for every daemon's
+ * "ready". `through` puts something between the nodes and the backend (given the backend's URL,
+ * it returns the URL the nodes use).
+ */
+export async function startFleet(count: number, redis: RedisServer, cluster: Record<string, unknown> = {}, through?: (backend: string) => Promise<string>): Promise<TestFleet> {
   const couch = await startCouch();
+  const url = through ? await through(couch.url) : undefined;
   const stacks: Stack[] = [];
   const nodes: FleetNodeHandle[] = [];
   const stop = async () => {
@@ -33,7 +38,7 @@ export async function startFleet(count: number, redis: RedisServer, cluster: Rec
   };
   try {
     for (let i = 0; i < count; i++) {
-      const stack = await startStack({ fallback: true, couch });
+      const stack = await startStack({ fallback: true, couch, ...(url ? { url } : {}) });
       stack.config.cluster = { url: redis.url, key_prefix: 'fleet-test', node_id: `node-${i}`, poll_interval: 0.5, lock_ttl: 2, wait_timeout: 5, ...cluster };
       stack.config.daemon = { ...(stack.config.daemon as object), min_refresh_interval: 0.05 };
       await stack.writeConfig();
