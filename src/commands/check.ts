@@ -32,6 +32,7 @@ export async function check(options: GlobalOptions): Promise<ExitCodeValue> {
   const findings: Finding[] = [{ ok: true, what: 'config', detail: `${source}: ${config.sessions.length} session(s)`, exitCode: ExitCode.OK }];
   findings.push(await writableDir(config.state_dir, 'state_dir', true));
   for (const session of config.sessions) findings.push(...(await checkSession(session)));
+  if (config.cluster) findings.push(await checkCluster(config));
   const files = await fileFindings(config);
   findings.push(...files.findings);
   if (files.includesReadable) {
@@ -46,6 +47,19 @@ export async function check(options: GlobalOptions): Promise<ExitCodeValue> {
   const noted = warnings > 0 ? ` (${warnings} warning(s))` : '';
   stdOutput.line(failures.length === 0 ? `all checks passed${noted}` : `${failures.length} problem(s) found${noted}`);
   return failures[0]?.exitCode ?? ExitCode.OK;
+}
+
+/** With `cluster:`: the fleet store answers with the configured password and TLS, and what it holds. */
+async function checkCluster(config: Config): Promise<Finding> {
+  const what = 'cluster store';
+  try {
+    const look = await (await import('../fleet/ask-store.js')).lookAtStore(config.cluster!, config.sessions.map((s) => s.name));
+    if (!look.connected) return { ok: false, what, detail: `${look.where}: ${look.problem}; the daemons keep their sessions but share nothing until it answers`, exitCode: ExitCode.TEMPFAIL };
+    const held = [...look.records].map(([name, record]) => `${name} ${record ? `generation ${record.generation} from ${record.issuedBy}` : 'nothing published yet'}`);
+    return { ok: true, what, detail: `${look.where}: connected; ${held.join(', ')}`, exitCode: ExitCode.OK };
+  } catch (error) {
+    return failure(what, error);
+  }
 }
 
 /** Warnings where nginx's configuration (nginx -T) and the daemon's timing disagree. */

@@ -6,6 +6,7 @@ import { credentialKind } from '../credentials/factory.js';
 import { ExitCode, type ExitCodeValue } from '../errors.js';
 import { sha256, snapshot } from '../refresh/fresh.js';
 import { secondsLeft } from '../state/freshness.js';
+import type { StoreLook } from '../fleet/ask-store.js';
 import { loadFromOptions, selectSessions, stdOutput, type GlobalOptions } from './context.js';
 
 export interface StatusOptions extends GlobalOptions {
@@ -37,7 +38,14 @@ export interface SessionStatus {
   alert: { code: string; message: string; at: string } | null;
   /** Why the include or state file cannot be used (not a regular file, a link, too big), or null. */
   file_problem: string | null;
+  /** With `cluster:`: what the fleet store holds for the session (never the credential), or why it could not be asked. */
+  cluster: ClusterStatus | null;
 }
+
+/** The fleet store's view of a session, as `status` shows it. */
+export type ClusterStatus =
+  | { connected: true; store_generation: number | null; leader: string | null; published_at: string | null; lag: number | null }
+  | { connected: false; problem: string };
 
 /** How long an alert from the daemon stays in `status`. */
 const ALERT_TTL_MS = 10 * 60_000;
@@ -47,7 +55,10 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
   const { config } = loadFromOptions(options);
   const now = new Date();
   const rows: SessionStatus[] = [];
-  for (const session of selectSessions(config, options.session)) {
+  const selected = selectSessions(config, options.session);
+  // The Redis client is loaded only with cluster:, and only here.
+  const look = config.cluster ? await (await import('../fleet/ask-store.js')).lookAtStore(config.cluster, selected.map((s) => s.name)) : undefined;
+  for (const session of selected) {
     const snap = await snapshot(config.state_dir, session);
     const st = snap.state;
     const left = secondsLeft(st, now);
@@ -69,11 +80,25 @@ export async function status(options: StatusOptions): Promise<ExitCodeValue> {
       last_error: st?.last?.result === 'error' ? { code: st.last.code, message: st.last.message } : null,
       alert: st?.alert && now.getTime() - Date.parse(st.alert.at) < ALERT_TTL_MS ? st.alert : null,
       file_problem: snap.problem?.message ?? null,
+      cluster: look === undefined ? null : clusterStatus(look, session.name, st?.generation ?? 0),
     });
   }
   if (options.json) stdOutput.line(JSON.stringify({ sessions: rows }));
   else for (const r of rows) stdOutput.line(humanLine(r));
   return ExitCode.OK;
+}
+
+function clusterStatus(look: StoreLook, name: string, served: number): ClusterStatus {
+  if (!look.connected) return { connected: false, problem: `${look.where}: ${look.problem}` };
+  const record = look.records.get(name);
+  if (!record) return { connected: true, store_generation: null, leader: null, published_at: null, lag: null };
+  return { connected: true, store_generation: record.generation, leader: record.issuedBy, published_at: new Date(record.at).toISOString(), lag: Math.max(0, record.generation - served) };
+}
+
+function clusterWords(c: ClusterStatus): string {
+  if (!c.connected) return `fleet store unreachable: ${c.problem}`;
+  if (c.store_generation === null) return 'fleet store: nothing published yet';
+  return `fleet store: generation ${c.store_generation} from ${c.leader}${c.lag ? `, ${c.lag} behind it` : ', in step'}`;
 }
 
 function humanLine(r: SessionStatus): string {
@@ -87,5 +112,6 @@ function humanLine(r: SessionStatus): string {
   if (r.alert) parts.push(`alert at ${r.alert.at}: ${r.alert.message}`);
   parts.push(r.last_error ? `last run failed at ${r.last_at}: ${r.last_error.message}` : `last run ok at ${r.last_at ?? '-'}`);
   parts.push(`kind ${r.credential.kind}`);
+  if (r.cluster) parts.push(clusterWords(r.cluster));
   return parts.join('; ');
 }

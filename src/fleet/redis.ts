@@ -190,8 +190,12 @@ export class RedisStore implements FleetStore {
     for (const listener of this.listeners) listener(now);
   }
 
+  /** Why the last connection attempt failed, for one-shot commands (`status`, `check`). */
+  lastProblem: string | undefined;
+
   private onError(role: string, error: unknown): void {
     if (this.closed) return;
+    this.lastProblem = describe(error);
     this.log.debug({ role, reason: describe(error) }, `${this.where}: connection error`);
     this.changed();
   }

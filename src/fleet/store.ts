@@ -53,6 +53,8 @@ export type ConnectionListener = (connected: boolean) => void;
 export interface FleetStore {
   /** True while commands can be sent. */
   readonly connected: boolean;
+  /** Why the last connection attempt failed (refused, WRONGPASS, TLS), when it did: never a secret. */
+  readonly lastProblem?: string | undefined;
   /** The session's current record, or undefined when none was ever published. */
   read(session: string): Promise<FleetRecord | undefined>;
   /**

@@ -71,6 +71,13 @@ describe('a fleet when Redis fails', { skip, timeout: 120_000 }, () => {
     await delay(POLL_SECONDS * 1000 * 4);
     assert.equal(fleet.couch.logins(), loginsBefore, 'a node logged in while Redis was down and its cookie valid');
     assert.deepEqual(await Promise.all(fleet.nodes.map((n) => n.stack.nginx.reloads())), reloadsBefore, 'a node reloaded while Redis was down and its cookie valid');
+    const status = await fleet.nodes[0]!.stack.cli(['status', '--json']);
+    const cluster = (JSON.parse(status.stdout) as { sessions: { cluster: { connected: boolean; problem: string } }[] }).sessions[0]?.cluster;
+    assert.equal(cluster?.connected, false, 'status says the store is unreachable');
+    assert.match(cluster?.problem ?? '', /^redis at 127\.0\.0\.1:\d+: not connected within \d+s/);
+    const check = await fleet.nodes[0]!.stack.cli(['check']);
+    assert.match(check.stderr + check.stdout, /FAIL {2}cluster store: redis at 127\.0\.0\.1:\d+: not connected/);
+    assert.equal(check.code, 75, 'check fails with EX_TEMPFAIL while the store is unreachable');
 
     await fleet.couch.rotateSecret();
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => fleet.nodes[i % 3]!.stack.get('/_config')));

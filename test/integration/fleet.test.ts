@@ -64,6 +64,21 @@ describe('a fleet of five nodes on Redis', { skip, timeout: 120_000 }, () => {
     assert.match([...leaders][0] ?? '', /^node-\d$/);
   });
 
+  test('status and check show what the store holds: its generation, the leader, no lag', async () => {
+    const node = fleet.nodes[0]!;
+    const status = await node.stack.cli(['status', '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    const cluster = (JSON.parse(status.stdout) as { sessions: { generation: number; cluster: { connected: boolean; store_generation: number; leader: string; lag: number } }[] }).sessions[0];
+    assert.equal(cluster?.cluster.connected, true);
+    assert.equal(cluster?.cluster.store_generation, cluster?.generation, 'this node serves what the store holds');
+    assert.equal(cluster?.cluster.lag, 0);
+    assert.match(cluster?.cluster.leader ?? '', /^node-\d$/);
+    const human = await node.stack.cli(['status']);
+    assert.match(human.stdout, /fleet store: generation \d+ from node-\d, in step/);
+    const check = await node.stack.cli(['check']);
+    assert.match(check.stdout, /^ok {2}cluster store: redis at 127\.0\.0\.1:\d+: connected; couch generation \d+ from node-\d$/m);
+  });
+
   test('no daemon logs a cookie', () => {
     for (const node of fleet.nodes) for (const line of node.daemon.log.lines) assert.doesNotMatch(line, /AuthSession=/, `${node.id} logged a cookie`);
   });
