@@ -119,10 +119,10 @@ const kindShapes = Object.values(KIND_SCHEMAS).map((schema) => schema.shape as R
 /** Keys of a session of any kind, for mapping environment variables onto them. */
 export const SESSION_KEYS = [...new Set(kindShapes.flatMap((shape) => Object.keys(shape)))];
 /** Sections (nested mappings) and their keys, for mapping environment variables onto them. */
-export const SECTIONS = { nginx: Object.keys(nginxSchema.shape), daemon: Object.keys(daemonSchema.shape) } as const;
+export const SECTIONS = { nginx: Object.keys(nginxSchema.shape), daemon: Object.keys(daemonSchema.shape), cluster: Object.keys(clusterSchema.shape) } as const;
 /** Keys whose values are numbers or booleans (environment values for them are read as YAML scalars). */
 export const NON_STRING_KEYS: ReadonlySet<string> = new Set(
-  [...kindShapes, nginxSchema.shape, daemonSchema.shape, { lock_timeout: seconds }].flatMap((shape) =>
+  [...kindShapes, nginxSchema.shape, daemonSchema.shape, clusterSchema.shape, { lock_timeout: seconds }].flatMap((shape) =>
     Object.entries(shape as Record<string, z.ZodType>).filter(([, schema]) => ['number', 'boolean'].includes(baseType(schema))).map(([key]) => key),
   ),
 );

@@ -36,6 +36,17 @@ describe('applyEnv', () => {
     assert.deepEqual(raw.nginx, { binary: '/usr/sbin/nginx', pid_file: '/var/run/nginx.pid' });
   });
 
+  it('configures a fleet from the environment alone: SESSION_REFRESHER_CLUSTER_URL, a password source, timings as numbers', () => {
+    const { raw, problems } = applyEnv(fileConfig(), { SESSION_REFRESHER_CLUSTER_URL: 'redis://10.0.0.5:6379', SESSION_REFRESHER_CLUSTER_PASSWORD_ENV: 'REDIS_PASSWORD', SESSION_REFRESHER_CLUSTER_LOCK_TTL: '12', SESSION_REFRESHER_CLUSTER_WAIT_TIMEOUT: '30' });
+    assert.deepEqual(problems, []);
+    const result = validateConfig(raw);
+    assert.ok(result.ok, result.ok ? '' : result.problems.join('; '));
+    assert.equal(result.config.cluster?.url, 'redis://10.0.0.5:6379');
+    assert.equal(result.config.cluster?.password_env, 'REDIS_PASSWORD');
+    assert.equal(result.config.cluster?.lock_ttl, 12);
+    assert.equal(result.config.cluster?.wait_timeout, 30);
+  });
+
   it('creates the nginx section when the file has none', () => {
     const { raw } = applyEnv({}, { SESSION_REFRESHER_NGINX_TEST: 'false' });
     assert.deepEqual(raw.nginx, { test: false });
