@@ -127,3 +127,33 @@ describe('configuration and password edge cases', { skip }, () => {
     assert.match(fifo.stderr, /FAIL {2}nginx -t: not run: an include is not a regular file, and nginx would block reading it/);
   });
 });
+
+describe('configuration of credential kinds', { skip }, () => {
+  let stack: Stack;
+  beforeEach(async () => {
+    stack = await startStack();
+  });
+  afterEach(async () => {
+    await stack.stop();
+  });
+
+  test('check on a basic session warns that the include holds the password itself, and still passes', async () => {
+    Object.assign(stack.session, { kind: 'basic', probe_path: '/_session' });
+    await stack.writeConfig();
+    const run = await stack.cli(['check']);
+    assert.match(run.stderr, /WARN {2}session couch include: kind basic: .* holds the password itself/);
+    assert.doesNotMatch(run.stdout + run.stderr, new RegExp(stack.couch.admin.password), 'the warning never shows the password');
+    assert.match(run.stdout, /^ok {2}session couch password: readable and not empty$/m);
+  });
+
+  test('a key of another kind and a literal client secret are refused at once, naming the kind, echoing no secret (exit 78)', async () => {
+    Object.assign(stack.session, { token_url: 'https://idp.example/token', client_secret: 'literal-secret-value' });
+    await stack.writeConfig();
+    const run = await stack.cli(['refresh-now']);
+    assert.equal(run.code, 78);
+    assert.match(run.stderr, /unknown key sessions\[0\] \(couch\)\.token_url: it belongs to kind oauth2-client-credentials, and this session is kind couchdb-session/);
+    assert.match(run.stderr, /unknown key sessions\[0\] \(couch\)\.client_secret: a literal client secret is not accepted; use client_secret_file, client_secret_env or client_secret_credential/);
+    assert.doesNotMatch(run.stderr, /literal-secret-value/);
+    assert.equal(run.stderr.trim().split('\n').length, 1, 'one line');
+  });
+});
