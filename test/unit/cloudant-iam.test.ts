@@ -61,7 +61,7 @@ describe('cloudant-iam configuration', () => {
     assert.match(text, /unknown key sessions\[0\] \(cloudant\)\.api_key: a literal API key is not accepted; use api_key_file, api_key_env or api_key_credential/);
     assert.doesNotMatch(text, /TOPSECRET/);
     const { api_key_env: _, ...none } = minimal;
-    assert.match(problems({}, none), /needs a API key source: api_key_file, api_key_env or api_key_credential/);
+    assert.match(problems({}, none), /needs an API key source: api_key_file, api_key_env or api_key_credential/);
     assert.match(problems({ api_key_file: '/etc/sr/key' }), /has more than one API key source/);
     assert.match(problems({ api_key_file: 'relative/key', api_key_env: undefined }), /api_key_file: must be an absolute path/);
   });
