@@ -95,6 +95,8 @@ function reachabilityTargets(session: AnySessionConfig): { url: URL; what: strin
       return [{ url: sessionUrl(session.url, session.session_path), what: `${what} backend`, login: true }];
     case 'oauth2-client-credentials':
       return [{ url: new URL(session.url), what: `${what} backend`, login: false }, { url: new URL(session.token_url), what: `${what} token endpoint`, login: false }];
+    case 'cloudant-iam':
+      return [{ url: new URL(session.url), what: `${what} backend`, login: false }, { url: new URL(session.iam_url), what: `${what} IAM token endpoint`, login: false }];
     default:
       return [{ url: new URL(session.url), what: `${what} backend`, login: false }];
   }

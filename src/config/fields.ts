@@ -40,7 +40,7 @@ export function oneSecretSource(prefix: string, what: string) {
     ctx.addIssue({
       code: 'custom',
       path: [],
-      message: count === 0 ? `needs a ${what} source: ${keys[0]}, ${keys[1]} or ${keys[2]}` : `has more than one ${what} source: keep exactly one of ${keys.join(', ')}`,
+      message: count === 0 ? `needs ${/^[AEIOU]/i.test(what) ? 'an' : 'a'} ${what} source: ${keys[0]}, ${keys[1]} or ${keys[2]}` : `has more than one ${what} source: keep exactly one of ${keys.join(', ')}`,
     });
   };
 }

@@ -2,10 +2,11 @@
  * The session schema of each credential kind, and the discriminated union over them (`kind`
  * chooses; absent means `couchdb-session`, so configurations written before kinds existed keep
  * working). Each kind's keys are strict: a key of another kind is an error that names that kind
- * (see validate.ts). Secrets (password, client secret, signing key) come only from a file, an
+ * (see validate.ts). Secrets (password, client secret, signing key, API key) come only from a file, an
  * environment variable or a systemd credential, never from a literal.
  */
 import * as z from 'zod';
+import { isLoopbackHost } from '../daemon/listen.js';
 import { commonSessionShape, cookieName, httpUrl, lifetimeSeconds, nginxVariable, oneSecretSource, probePath, secretCredential, secretEnv, secretFile } from './fields.js';
 
 const { name, include, group, ca_file, timeout, retries, schedule, schedule_only, verify_url } = commonSessionShape;
@@ -136,12 +137,67 @@ export const jwtSessionSchema = z
   })
   .superRefine(oneSecretSource('key', 'signing key'));
 
+/** IBM Cloud IAM's token endpoint. */
+export const IBM_IAM_TOKEN_URL = 'https://iam.cloud.ibm.com/identity/token';
+
+/**
+ * The IAM token endpoint: https, or plain http on a loopback host only. The long-term API key
+ * travels in the request body, so an http endpoint elsewhere would hand it to anyone on the path;
+ * a loopback endpoint never leaves the machine (a local token proxy, a test's scripted IAM).
+ */
+const iamUrl = httpUrl('the API key goes in api_key_file, api_key_env or api_key_credential').refine(
+  (u) => !URL.canParse(u) || new URL(u).protocol === 'https:' || isLoopbackHost(new URL(u).hostname.replace(/^\[|\]$/g, '')),
+  { message: 'must be https:// (the API key is sent to it); plain http:// is accepted only on a loopback host (127.0.0.1, ::1, localhost)' },
+);
+
+/**
+ * `cloudant-iam`: IBM Cloudant with IBM Cloud IAM. The API key buys an IAM access token
+ * (`grant_type=urn:ibm:params:oauth:grant-type:apikey`, about an hour); with `token_use: bearer`
+ * nginx sends it as `Authorization: Bearer`, with `token_use: cookie` it is traded once more at
+ * the account's `POST /_iam_session` for an `IAMSession` cookie, which nginx sends instead.
+ */
+export const cloudantIamSessionSchema = z
+  .strictObject({
+    name,
+    kind: z.literal('cloudant-iam'),
+    /** The Cloudant account URL (`https://<account>.cloudant.com`); `_iam_session` and the probe go under it. */
+    url: httpUrl('use a key source: api_key_file, api_key_env or api_key_credential'),
+    /** The IAM API key (service credentials' `apikey`): from a file, an environment variable or a systemd credential. */
+    api_key_file: secretFile,
+    api_key_env: secretEnv,
+    api_key_credential: secretCredential,
+    /** IAM's token endpoint; another only for a private IAM or a local token proxy (see iamUrl). */
+    iam_url: iamUrl.default(IBM_IAM_TOKEN_URL),
+    /** How Cloudant gets the credential: the access token as a Bearer header, or the IAMSession cookie made from it. */
+    token_use: z.enum(['bearer', 'cookie']).default('bearer'),
+    /** Seconds the credential is believed to live when IAM says no `expires_in` and the cookie no Max-Age or Expires. */
+    lifetime: lifetimeSeconds.default(3600),
+    /**
+     * A path any valid credential may GET, asked on a 401: Cloudant answers `GET /_session` with
+     * the caller's `userCtx` for a live token or cookie and 401 for an expired one, and its 401s
+     * carry no RFC 6750 challenge, so the probe is how a dead credential is told from a refusal.
+     */
+    probe_path: probePath.default('/_session'),
+    include,
+    /**
+     * The nginx variable set in the include. Default: `auth_authorization` with `token_use:
+     * bearer`, `auth_cookie` with `token_use: cookie`. Zod cannot default one key from another,
+     * so the empty string stands for "not set" (no variable name is empty: nginxVariable refuses
+     * it when written) and the overwrite below puts the default in.
+     */
+    variable: nginxVariable.default(''),
+    ...tail,
+  })
+  .superRefine(oneSecretSource('api_key', 'API key'))
+  .overwrite((s) => (s.variable === '' ? { ...s, variable: s.token_use === 'cookie' ? 'auth_cookie' : AUTHORIZATION_VARIABLE } : s));
+
 /** Every kind, by its `kind` value. Adding a kind: its schema here and its file in src/credentials/. */
 export const KIND_SCHEMAS = {
   'couchdb-session': couchSessionSchema,
   'oauth2-client-credentials': oauth2SessionSchema,
   basic: basicSessionSchema,
   jwt: jwtSessionSchema,
+  'cloudant-iam': cloudantIamSessionSchema,
 } as const;
 
 export type KindName = keyof typeof KIND_SCHEMAS;
@@ -152,7 +208,7 @@ export const DEFAULT_KIND: KindName = 'couchdb-session';
 /** A session of any kind; `kind` is filled in with DEFAULT_KIND when absent. */
 export const anySessionSchema = z.preprocess(
   (raw) => (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { kind?: unknown }).kind === undefined ? { ...raw, kind: DEFAULT_KIND } : raw),
-  z.discriminatedUnion('kind', [couchSessionSchema, oauth2SessionSchema, basicSessionSchema, jwtSessionSchema], {
+  z.discriminatedUnion('kind', [couchSessionSchema, oauth2SessionSchema, basicSessionSchema, jwtSessionSchema, cloudantIamSessionSchema], {
     error: (issue) => (issue.code === 'invalid_union' ? `must be one of ${KIND_NAMES.join(', ')}` : undefined),
   }),
 );

@@ -4,6 +4,7 @@
  */
 import type { AnySessionConfig } from '../config/schema.js';
 import { basicAuth } from './basic.js';
+import { cloudantIam } from './cloudant-iam.js';
 import { couchdbSession } from './couchdb-session.js';
 import type { CredentialKind } from './kind.js';
 import { jwtBearer } from './jwt.js';
@@ -20,5 +21,7 @@ export function credentialKind(session: AnySessionConfig): CredentialKind {
       return basicAuth(session);
     case 'jwt':
       return jwtBearer(session);
+    case 'cloudant-iam':
+      return cloudantIam(session);
   }
 }

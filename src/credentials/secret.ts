@@ -1,5 +1,5 @@
 /**
- * Reading a secret (password, client secret, signing key) from its one configured source: a
+ * Reading a secret (password, client secret, signing key, API key) from its one configured source: a
  * file, an environment variable, or a systemd credential. It is read at each use, so a rotated
  * file is picked up without a restart. Messages name the source, never the secret.
  */
@@ -54,6 +54,8 @@ export function sessionSecret(session: AnySessionConfig): SecretSource {
       return { session: session.name, prefix: 'client_secret', what: 'client secret', file: session.client_secret_file, env: session.client_secret_env, credential: session.client_secret_credential, maxBytes: MAX_PASSWORD_FILE_BYTES };
     case 'jwt':
       return { session: session.name, prefix: 'key', what: 'signing key', file: session.key_file, env: session.key_env, credential: session.key_credential, maxBytes: MAX_KEY_FILE_BYTES };
+    case 'cloudant-iam':
+      return { session: session.name, prefix: 'api_key', what: 'API key', file: session.api_key_file, env: session.api_key_env, credential: session.api_key_credential, maxBytes: MAX_PASSWORD_FILE_BYTES };
   }
 }
 

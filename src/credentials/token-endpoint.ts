@@ -30,6 +30,11 @@ export interface TokenRequest {
   secrets: readonly string[];
   /** Who is asking, for messages: `client "proxy"`. */
   who: string;
+  /**
+   * Error codes, besides RFC 6749's, with which this endpoint says a 400 is about the secret
+   * itself (IBM Cloud IAM: `errorCode` BXNIM0415E, "Provided API key could not be found").
+   */
+  rejectedCodes?: readonly string[];
 }
 
 /** Error codes (RFC 6749 5.2) that mean the client's own credentials were refused. */
@@ -67,13 +72,14 @@ const MAX_QUOTED = 200;
 
 /** The answer's `error` and `error_description`, printable, short, with the secrets removed. */
 export function tokenErrorText(body: string, secrets: readonly string[]): { code: string | undefined; text: string } {
-  let json: { error?: unknown; error_description?: unknown; errorMessage?: unknown };
+  let json: { error?: unknown; error_description?: unknown; errorCode?: unknown; errorMessage?: unknown };
   try {
     json = JSON.parse(body) as typeof json;
   } catch {
     return { code: undefined, text: '' };
   }
-  const code = typeof json.error === 'string' ? json.error : undefined;
+  // IBM Cloud IAM answers {"errorCode": "BXNIM…", "errorMessage": …} instead of RFC 6749's fields.
+  const code = typeof json.error === 'string' ? json.error : typeof json.errorCode === 'string' ? json.errorCode : undefined;
   const parts = [code, typeof json.error_description === 'string' ? json.error_description : typeof json.errorMessage === 'string' ? json.errorMessage : undefined].filter((p): p is string => p !== undefined);
   // eslint-disable-next-line no-control-regex
   const text = redact(parts.join(': '), secrets).replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
@@ -81,7 +87,7 @@ export function tokenErrorText(body: string, secrets: readonly string[]): { code
 }
 
 /** Decides from a token endpoint's status and body (pure apart from the arguments). */
-export function interpretTokenResponse(status: number, body: string, where: string, request: Pick<TokenRequest, 'secrets' | 'who'>, receivedAt: Date, attempts = 1): TokenAnswer {
+export function interpretTokenResponse(status: number, body: string, where: string, request: Pick<TokenRequest, 'secrets' | 'who' | 'rejectedCodes'>, receivedAt: Date, attempts = 1): TokenAnswer {
   if (status === 200) {
     let json: { access_token?: unknown; token_type?: unknown; expires_in?: unknown };
     try {
@@ -97,7 +103,7 @@ export function interpretTokenResponse(status: number, body: string, where: stri
   }
   const { code, text } = tokenErrorText(body, request.secrets);
   const quoted = text ? `: "${text}"` : '';
-  if (status === 401 || status === 403 || (status === 400 && code !== undefined && REJECTED.has(code))) {
+  if (status === 401 || status === 403 || (status === 400 && code !== undefined && (REJECTED.has(code) || request.rejectedCodes?.includes(code) === true))) {
     throw new CredentialsRejectedError(`${where} refused the token request for ${request.who} (${status}${quoted}); check the secret source and the client at the authorization server`);
   }
   if (status >= 500) throw new BackendUnavailableError(`${where} answered ${status}${quoted} after ${attempts} attempt(s); the token endpoint is failing, try again later`);

@@ -39,6 +39,8 @@ export function fillTemplate(template: string, values: Record<string, string>): 
 export function leakGuard(session: AnySessionConfig): string {
   const paths = new Set(['/_session']);
   if (session.kind === 'couchdb-session' && session.session_path) paths.add(session.session_path);
+  // Cloudant trades an IAM access token for the account's IAMSession cookie here.
+  if (session.kind === 'cloudant-iam') paths.add('/_iam_session');
   const blocks = [...paths].filter((p) => SAFE_PATH.test(p)).map((p) => `location = ${p} {\n    return 403;\n}\n`);
   return ['# Leak guard: clients may not log in as, or out of, the service account.', ...blocks].join('\n');
 }
