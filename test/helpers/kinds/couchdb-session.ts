@@ -13,6 +13,7 @@ export const couchdbSessionHarness: KindHarness = {
   kind: 'couchdb-session',
   title: 'couchdb-session on pouchdb-server',
   variable: 'auth_cookie',
+  renews: true,
   async start(dir) {
     const couch = await startCouch();
     const passwordFile = join(dir, 'couch.password');

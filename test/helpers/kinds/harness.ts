@@ -32,6 +32,8 @@ export interface KindHarness {
   title: string;
   /** The include's variable for this kind. */
   variable: string;
+  /** The backend re-issues a live credential without the long-term secret (CouchDB's `GET /_session`). */
+  renews?: boolean;
   /**
    * A GET path a live credential is refused on (the backend's 401 or 403 about the request, not
    * the credential); absent when the backend has none (pouchdb-server for its admin).
