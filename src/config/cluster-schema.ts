@@ -19,7 +19,20 @@ export const clusterSchema = z
     /** `redis://host:port[/db]`, or `rediss://…` for TLS. Never with a password: use a password source. */
     url: z
       .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL', abort: true })
-      .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), { message: 'must not contain credentials; use username and a password source' }),
+      .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), { message: 'must not contain credentials; use username and a password source' })
+      .optional(),
+    /**
+     * Redis Sentinel instead of `url`: the primary is asked of the sentinels by `name`, and
+     * followed through a failover. The password and username are the data nodes'.
+     */
+    sentinel: z
+      .strictObject({
+        /** The monitored primary's name (`sentinel monitor <name> ...`). */
+        name: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, { message: 'must be 1-128 letters, digits, "_", ".", ":" or "-"' }),
+        /** Sentinel addresses, `host:port` (at least one; list them all). */
+        nodes: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port' })).min(1, { message: 'must list at least one sentinel' }),
+      })
+      .optional(),
     /** The Redis ACL user; default: Redis's default user. */
     username: z.string().min(1).optional(),
     /** A file holding the Redis password (one trailing newline is ignored). */
@@ -46,7 +59,9 @@ export const clusterSchema = z
   .superRefine((c, ctx) => {
     const sources = [c.password_file, c.password_env, c.password_credential].filter((v) => v !== undefined);
     if (sources.length > 1) ctx.addIssue({ code: 'custom', path: [], message: 'has more than one password source: keep at most one of password_file, password_env, password_credential' });
-    if (c.ca_file !== undefined && URL.canParse(c.url) && new URL(c.url).protocol !== 'rediss:') ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'is only used with a rediss:// (TLS) url' });
+    if ((c.url === undefined) === (c.sentinel === undefined)) ctx.addIssue({ code: 'custom', path: [], message: c.url === undefined ? 'needs url (redis://host:port) or sentinel (name and nodes)' : 'has both url and sentinel: keep one' });
+    if (c.sentinel && c.ca_file !== undefined) ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'is for a rediss:// url; TLS through Sentinel is not supported' });
+    if (c.ca_file !== undefined && c.url !== undefined && URL.canParse(c.url) && new URL(c.url).protocol !== 'rediss:') ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'is only used with a rediss:// (TLS) url' });
     if (c.wait_timeout <= c.lock_ttl) ctx.addIssue({ code: 'custom', path: ['wait_timeout'], message: `must be longer than lock_ttl (${c.lock_ttl}s), or a node gives up waiting while the login it waits for still holds the lock`, input: c.wait_timeout });
   });
 

@@ -127,7 +127,7 @@ export class SessionRunner {
       if (!this.stopped) this.cron = CronJob.from({ cronTime: session.schedule, onTick: () => void this.scheduledRefresh(), start: true });
     }
     if (config.daemon.probe_interval > 0 && this.kind.probe) this.probeTimer = setInterval(() => void this.checkValidity(), config.daemon.probe_interval * 1000);
-    await this.ctx.fleet?.start({ current: () => this.current(), reload: (generation) => this.reloadBehind(generation, true) });
+    await this.ctx.fleet?.start({ current: () => this.current(), reload: (generation) => this.reloadBehind(generation, true), installing: (work) => this.whileInstalling(work) });
     return this.refresh('start', { renew: true });
   }
 
@@ -316,10 +316,25 @@ export class SessionRunner {
   /** Called when the include changed on disk: put ours back if someone else edited it. */
   async includeChanged(): Promise<void> {
     if (this.inflight) await this.inflight;
+    // Another node's record being installed writes the include before the state file.
+    while (this.installs.size > 0) await Promise.allSettled([...this.installs]);
     const current = await this.current();
     if (current.valid || this.stopped) return;
     const restored = this.lastGoodInclude ? await reinstallInclude(this.ctx.config, this.ctx.session, this.ctx.deps, this.lastGoodInclude).catch(() => false) : false;
     if (!restored) await this.refresh('watch', {});
+  }
+
+  /** Installs of other nodes' records in flight (see includeChanged). */
+  private readonly installs = new Set<Promise<unknown>>();
+
+  private async whileInstalling<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    this.installs.add(running);
+    try {
+      return await running;
+    } finally {
+      this.installs.delete(running);
+    }
   }
 
   private async scheduledRefresh(): Promise<void> {

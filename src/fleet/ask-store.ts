@@ -12,7 +12,7 @@ export type StoreLook = { connected: true; where: string; records: Map<string, F
 
 /** Connects (waiting at most `cluster.command_timeout`, at least 1 s), reads `sessions`' records, closes. Throws ConfigError for an unreadable password or CA file. */
 export async function lookAtStore(cluster: ClusterConfig, sessions: readonly string[]): Promise<StoreLook> {
-  const where = `redis at ${new URL(cluster.url).host}`;
+  const where = cluster.sentinel ? `redis sentinel "${cluster.sentinel.name}" at ${cluster.sentinel.nodes.join(',')}` : `redis at ${new URL(cluster.url!).host}`;
   const store = await openFleetStore(cluster, silentLogger);
   try {
     const waitMs = Math.max(1000, cluster.command_timeout * 1000);

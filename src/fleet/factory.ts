@@ -24,7 +24,7 @@ export function nodeId(cluster: ClusterConfig): string {
 /** Opens the store for `cluster`. Throws ConfigError when its password or CA cannot be read. */
 export async function openFleetStore(cluster: ClusterConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<FleetStore> {
   const [password, ca] = await Promise.all([readClusterPassword(cluster, env), cluster.ca_file ? readFile(cluster.ca_file, 'cluster.ca_file') : undefined]);
-  return createRedisStore({ url: cluster.url, username: cluster.username, password, ca, keyPrefix: cluster.key_prefix, commandTimeoutMs: cluster.command_timeout * 1000, log });
+  return createRedisStore({ url: cluster.url, sentinel: cluster.sentinel, username: cluster.username, password, ca, keyPrefix: cluster.key_prefix, commandTimeoutMs: cluster.command_timeout * 1000, log });
 }
 
 async function readClusterPassword(cluster: ClusterConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {

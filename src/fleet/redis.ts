@@ -6,7 +6,7 @@
  * backoff; subscriptions are restored by it on reconnect.
  */
 import { randomBytes } from 'node:crypto';
-import { createClient, type RedisClientType } from '@redis/client';
+import { createClient, createSentinel, type RedisClientType } from '@redis/client';
 import { ClusterUnavailableError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { sessionKeys, type SessionKeys } from './keys.js';
@@ -16,8 +16,10 @@ import type { ConnectionListener, FleetLock, FleetRecord, FleetStore, Generation
 
 /** How the Redis store connects. */
 export interface RedisStoreOptions {
-  /** `redis://host:port[/db]` or `rediss://…` (TLS); never carries a password. */
-  url: string;
+  /** `redis://host:port[/db]` or `rediss://…` (TLS); never carries a password. Absent: `sentinel`. */
+  url?: string | undefined;
+  /** Redis Sentinel: the primary's name and the sentinels' `host:port`, instead of `url`. */
+  sentinel?: { name: string; nodes: string[] } | undefined;
   /** ACL user; undefined: the default user. */
   username?: string | undefined;
   /** Password (AUTH); undefined: none. */
@@ -34,6 +36,12 @@ export interface RedisStoreOptions {
 }
 
 type Client = RedisClientType;
+
+/** `host:port` or `[v6]:port` as node-redis wants it. */
+function hostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+}
 
 /** Starts connecting at once and returns without waiting: commands fail fast until connected. */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
@@ -55,26 +63,45 @@ export class RedisStore implements FleetStore {
 
   constructor(private readonly options: RedisStoreOptions) {
     this.log = (options.log ?? silentLogger).child({ component: 'fleet' });
-    const url = new URL(options.url);
-    this.where = `redis at ${url.host}`;
     const timeout = options.commandTimeoutMs ?? 1000;
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
-    const tls = url.protocol === 'rediss:';
-    const socket = {
-      connectTimeout: timeout,
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay),
-      ...(tls ? { tls: true as const, ...(options.ca ? { ca: options.ca } : {}) } : {}),
-    };
-    this.commands = createClient({
-      url: options.url,
-      ...(options.username ? { username: options.username } : {}),
-      ...(options.password ? { password: options.password } : {}),
-      disableOfflineQueue: true,
-      commandOptions: { timeout },
-      socket,
-    }) as unknown as Client;
-    this.subscriber = this.commands.duplicate();
-    for (const [client, role] of [[this.commands, 'commands'], [this.subscriber, 'subscriber']] as const) {
+    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay);
+    const auth = { ...(options.username ? { username: options.username } : {}), ...(options.password ? { password: options.password } : {}) };
+    let clients: (readonly [Client, string])[];
+    if (options.sentinel) {
+      // One node-redis Sentinel object: it asks the sentinels for the primary, follows a
+      // failover, and keeps its own pub/sub connection (resubscribed on a topology change).
+      this.where = `redis sentinel "${options.sentinel.name}" at ${options.sentinel.nodes.join(',')}`;
+      const sentinel = createSentinel({
+        name: options.sentinel.name,
+        sentinelRootNodes: options.sentinel.nodes.map(hostPort),
+        nodeClientOptions: { ...auth, disableOfflineQueue: true, socket: { connectTimeout: timeout, reconnectStrategy } },
+        sentinelClientOptions: { socket: { connectTimeout: timeout, reconnectStrategy } },
+        commandOptions: { timeout },
+      });
+      this.commands = sentinel as unknown as Client;
+      this.subscriber = this.commands;
+      this.raw = (args) => sentinel.sendCommand(false, args);
+      clients = [[this.commands, 'sentinel']];
+    } else {
+      const url = new URL(options.url!);
+      this.where = `redis at ${url.host}`;
+      const tls = url.protocol === 'rediss:';
+      this.commands = createClient({
+        url: options.url,
+        ...auth,
+        disableOfflineQueue: true,
+        commandOptions: { timeout },
+        socket: { connectTimeout: timeout, reconnectStrategy, ...(tls ? { tls: true as const, ...(options.ca ? { ca: options.ca } : {}) } : {}) },
+      }) as unknown as Client;
+      this.subscriber = this.commands.duplicate();
+      this.raw = (args) => this.commands.sendCommand(args);
+      clients = [
+        [this.commands, 'commands'],
+        [this.subscriber, 'subscriber'],
+      ];
+    }
+    for (const [client, role] of clients) {
       client.on('error', (error: unknown) => this.onError(role, error));
       client.on('ready', () => {
         if (client === this.subscriber) void this.subscribePending();
@@ -85,6 +112,9 @@ export class RedisStore implements FleetStore {
       client.connect().catch((error: unknown) => this.onError(role, error));
     }
   }
+
+  /** A raw command on the command connection (a plain client and a Sentinel take it differently). */
+  private readonly raw: (args: string[]) => Promise<unknown>;
 
   /** Both connections are up: commands can be sent and announcements heard. */
   get connected(): boolean {
@@ -109,7 +139,7 @@ export class RedisStore implements FleetStore {
     const keys = this.keys(session);
     const token = randomBytes(16).toString('hex');
     const takenAt = Date.now();
-    const reply = await this.run('lock', () => this.commands.sendCommand(['SET', keys.lock, token, 'NX', 'PX', String(Math.ceil(ttlMs))]));
+    const reply = await this.run('lock', () => this.raw(['SET', keys.lock, token, 'NX', 'PX', String(Math.ceil(ttlMs))]));
     if (String(reply) !== 'OK') return undefined;
     return new RenewingLock(
       token,
@@ -149,7 +179,7 @@ export class RedisStore implements FleetStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.commands, this.subscriber].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)));
+    await Promise.all([...new Set([this.commands, this.subscriber])].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)));
   }
 
   /** Subscribes every channel asked for and not yet confirmed; a failure is retried on the next "ready". */

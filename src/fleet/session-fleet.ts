@@ -18,6 +18,11 @@ export interface FleetRunner {
   current(): Promise<{ generation: number; cookie: string | undefined; expiresAt: number | undefined; valid: boolean }>;
   /** Reloads nginx for `generation` behind the caller. */
   reload(generation: number): void;
+  /**
+   * Runs an install of another node's record so that the runner's include watcher waits for it
+   * (between the include and the state file the two disagree, which would read as a hand edit).
+   */
+  installing<T>(work: () => Promise<T>): Promise<T>;
 }
 
 /** One pass of the local pipeline; `generation` is the one a new cookie takes. */
@@ -40,6 +45,27 @@ export interface SessionFleetOptions {
   nodeId: string;
   log: Logger;
   random: () => number;
+}
+
+/** Resolves true once `store` is connected, false after `ms`. */
+function connectedWithin(store: FleetStore, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stop();
+      resolve(false);
+    }, ms);
+    const stop = store.onConnection((up) => {
+      if (!up) return;
+      clearTimeout(timer);
+      stop();
+      resolve(true);
+    });
+    if (store.connected) {
+      clearTimeout(timer);
+      stop();
+      resolve(true);
+    }
+  });
 }
 
 /** Most a reload of an announced generation is delayed, in ms (spread over the fleet). */
@@ -76,6 +102,12 @@ export class SessionFleet implements FleetHook {
         apply: (record) => this.apply(record),
       },
     });
+    // A store still connecting (a Sentinel asks the sentinels for the primary first) is given
+    // up to wait_timeout before this node, with nothing to serve yet, would log in alone.
+    if (!store.connected) {
+      const up = await connectedWithin(store, cluster.wait_timeout * 1000);
+      if (!up) log.warn({ waited_s: cluster.wait_timeout }, 'fleet: the store did not answer at start; going on alone until it does');
+    }
     await this.coordinator.start();
   }
 
@@ -117,7 +149,8 @@ export class SessionFleet implements FleetHook {
 
   private async apply(record: FleetRecord): Promise<void> {
     const { config, session, deps } = this.options;
-    const outcome = await installRecord(config, session, deps, record);
+    const install = () => installRecord(config, session, deps, record);
+    const outcome = this.runner ? await this.runner.installing(install) : await install();
     if (this.inPass) {
       // The same record may be applied twice in a pass (an announcement and the wait both see
       // it); the second finds it installed: keep the outcome that owes the reload.

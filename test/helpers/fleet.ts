@@ -2,6 +2,8 @@
  * A fleet for integration tests: N nodes (each its own nginx + daemon, from startStack) on one
  * backend, sharing one real redis-server through `cluster:`.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startCouch, type Couch } from './couch.js';
 import { startDaemon, type Daemon } from './daemon.js';
 import type { RedisServer } from './redis.js';
@@ -26,7 +28,13 @@ export interface TestFleet {
  * "ready". `through` puts something between the nodes and the backend (given the backend's URL,
  * it returns the URL the nodes use).
  */
-export async function startFleet(count: number, redis: RedisServer, cluster: Record<string, unknown> = {}, through?: (backend: string) => Promise<string>): Promise<TestFleet> {
+export async function startFleet(
+  count: number,
+  redis: Pick<RedisServer, 'url'>,
+  cluster: Record<string, unknown> = {},
+  through?: (backend: string) => Promise<string>,
+  options: { nginxTestDelayMs?: number } = {},
+): Promise<TestFleet> {
   const couch = await startCouch();
   const url = through ? await through(couch.url) : undefined;
   const stacks: Stack[] = [];
@@ -41,6 +49,13 @@ export async function startFleet(count: number, redis: RedisServer, cluster: Rec
       const stack = await startStack({ fallback: true, couch, ...(url ? { url } : {}) });
       stack.config.cluster = { url: redis.url, key_prefix: 'fleet-test', node_id: `node-${i}`, poll_interval: 0.5, lock_ttl: 2, wait_timeout: 5, ...cluster };
       stack.config.daemon = { ...(stack.config.daemon as object), min_refresh_interval: 0.05 };
+      if (options.nginxTestDelayMs) {
+        // `nginx -t` as slow as on a large configuration: a wrapper that waits, then runs nginx.
+        const wrapper = join(stack.dir, 'slow-nginx-t');
+        const real = (stack.config.nginx as { binary: string }).binary;
+        await writeFile(wrapper, `#!/bin/sh\ncase " $* " in *" -t "*) sleep ${options.nginxTestDelayMs / 1000};; esac\nexec ${real} "$@"\n`, { mode: 0o755 });
+        stack.config.nginx = { ...(stack.config.nginx as object), binary: wrapper };
+      }
       await stack.writeConfig();
       stacks.push(stack);
     }
