@@ -32,6 +32,20 @@ describe('the cluster section', () => {
     assert.ok(result.ok, result.ok ? '' : result.problems.join('; '));
   });
 
+  it('accepts Sentinel (the primary\'s name and the sentinels) instead of url', () => {
+    const result = validateConfig({ sessions: [session], cluster: { sentinel: { name: 'mymaster', nodes: ['10.0.0.5:26379', '[fd00::6]:26379'] }, password_file: '/etc/session-refresher/redis.password' } });
+    assert.ok(result.ok, result.ok ? '' : result.problems.join('; '));
+    assert.deepEqual(result.config.cluster?.sentinel, { name: 'mymaster', nodes: ['10.0.0.5:26379', '[fd00::6]:26379'] });
+  });
+
+  it('needs exactly one of url and sentinel, and refuses TLS through Sentinel', () => {
+    assert.deepEqual(problemsOf({}), ['cluster: needs url (redis://host:port) or sentinel (name and nodes)']);
+    assert.deepEqual(problemsOf({ url: 'redis://10.0.0.5:6379', sentinel: { name: 'm', nodes: ['10.0.0.5:26379'] } }), ['cluster: has both url and sentinel: keep one']);
+    const problems = problemsOf({ sentinel: { name: 'm', nodes: ['10.0.0.5'] }, ca_file: '/etc/ca.pem' });
+    assert.ok(problems.some((p) => /^cluster\.sentinel\.nodes\[0\]: must be host:port/.test(p)), problems.join('; '));
+    assert.ok(problems.some((p) => /^cluster\.ca_file: is for a rediss:\/\/ url; TLS through Sentinel is not supported/.test(p)), problems.join('; '));
+  });
+
   it('refuses a URL that is not redis:// or rediss://, naming the key', () => {
     assert.deepEqual(problemsOf({ url: 'http://10.0.0.5:6379' }), ['cluster.url: must be a redis:// or rediss:// URL (received "http://10.0.0.5:6379")']);
   });
