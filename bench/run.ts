@@ -1,16 +1,18 @@
 /**
  * `npm run bench`: session-refresher's benchmark suite, on this machine, all on 127.0.0.1.
  * Starts pouchdb-server, real nginx built from the shipped snippets, the daemon, and (figure 7)
- * a PBKDF2 model backend; runs figures 1-7; prints a Markdown table; writes bench/results.json,
+ * a PBKDF2 model backend, and (figure 8) a fleet of 10 nginx + 10 daemons on a real redis-server;
+ * runs figures 1-8; prints a Markdown table; writes bench/results.json,
  * bench/results.md, bench/latency-rotation.svg and bench/latency-storm.svg (a run with a failed
  * figure writes to dist-bench/failed/ instead). Every process it
  * starts is stopped and every temp dir removed, also on failure or Ctrl-C.
  *
- *   npm run bench                # medians of 3 runs (figure 1: 12 short rounds); about 13 minutes on 2 cores
+ *   npm run bench                # medians of 3 runs (figure 1: 12 short rounds); about 13 minutes on 2 cores, 5 more for figure 8
  *   npm run bench -- --quick     # 1 run each, shorter; writes to dist-bench/quick/
  *   npm run bench -- --only 2,3  # some figures; writes to dist-bench/partial/
  *
- * Needs nginx, wrk, curl and flock; when one is missing it says how to install it and exits 69.
+ * Needs nginx, wrk, curl and flock, and redis-server for figure 8; when one is missing it says
+ * how to install it and exits 69.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,13 +22,16 @@ import { startCouch, type Couch } from '../test/helpers/couch.js';
 import { startDaemon, type Daemon } from '../test/helpers/daemon.js';
 import { nginxBinary } from '../test/helpers/nginx.js';
 import { rotationSvg, stormSvg } from './charts.js';
+import { redisBinary, startRedis } from '../test/helpers/redis.js';
 import { cliWallTime } from './figures/cli.js';
 import { daemonResources, measureIdle, type Idle } from './figures/daemon-resources.js';
+import { fleetFigure, NODES } from './figures/fleet.js';
 import { recoveryLatency } from './figures/recovery.js';
 import { rotationUnderLoad } from './figures/rotation.js';
 import { steadyState } from './figures/steady.js';
 import { storm } from './figures/storm.js';
 import { whySessions } from './figures/why-sessions.js';
+import { startBenchFleet } from './lib/fleet.js';
 import { describeMachine, type Machine } from './lib/machine.js';
 import type { BenchContext, FigureResult } from './lib/report.js';
 import { startBenchStack, type BenchStack } from './lib/stack.js';
@@ -49,7 +54,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--only' || a.startsWith('--only=')) {
       const list = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i] ?? '';
       const ids = list.split(',').map(Number);
-      if (ids.some((n) => !Number.isInteger(n) || n < 1 || n > 7)) throw new Error(`--only takes figure numbers 1-7 separated by commas; received "${list}"`);
+      if (ids.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error(`--only takes figure numbers 1-8 separated by commas; received "${list}"`);
       args.only = new Set(ids);
     } else if (a === '--help' || a === '-h') {
       process.stdout.write('usage: npm run bench [-- --quick] [-- --only 1,2,...]\n');
@@ -60,8 +65,9 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** Tools the bench runs; it installs none of them. */
-function missingTools(): string[] {
+function missingTools(want: (n: number) => boolean): string[] {
   const missing: string[] = [];
+  if (want(8) && !redisBinary()) missing.push('redis-server');
   if (!nginxBinary()) missing.push('nginx');
   if (!wrkVersion()) missing.push('wrk');
   for (const tool of ['curl', 'flock']) if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool === 'flock' ? 'util-linux' : tool);
@@ -95,12 +101,12 @@ ${notes.join('\n')}
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const missing = missingTools();
+  const want = (n: number) => args.only === undefined || args.only.has(n);
+  const missing = missingTools(want);
   if (missing.length > 0) {
     process.stderr.write(`bench: missing ${missing.join(', ')}. Install with:\n  sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}\n`);
     return EX_UNAVAILABLE;
   }
-  const want = (n: number) => args.only === undefined || args.only.has(n);
   const ctx: BenchContext = { quick: args.quick, runs: args.quick ? 1 : 3, say: (t) => process.stderr.write(`${t}\n`) };
   const mode = args.quick ? 'quick: 1 run per figure' : 'full: medians of 3+ runs';
   const machine = describeMachine();
@@ -175,6 +181,20 @@ async function main(): Promise<number> {
       const stack = await startBenchStack(couch, { fallback: false });
       cleanups.push(() => stack.stop());
       figures.push(...[await attempt(5, () => cliWallTime(ctx, stack))].filter((f): f is FigureResult => f !== undefined));
+      await cleanup();
+    }
+    if (want(8)) {
+      // Stack C: a fleet (10 nginx + 10 daemons) on one backend and one redis-server.
+      const couch = await startCouch();
+      cleanups.push(() => couch.stop());
+      const redis = await startRedis();
+      cleanups.push(() => redis.remove());
+      const fleet = await attempt(8, async () => {
+        const started = await startBenchFleet(couch, redis, NODES, ctx.say);
+        cleanups.push(() => started.stop());
+        return fleetFigure(ctx, couch, redis, started);
+      });
+      if (fleet) figures.push(fleet);
       await cleanup();
     }
   } finally {
