@@ -101,6 +101,9 @@ export const basicSessionSchema = z
   })
   .superRefine(oneSecretSource('password', 'password'));
 
+/** RFC 7519 4.1's registered claims: the jwt kind sets or may set each of them itself. */
+const REGISTERED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti']);
+
 /** `jwt`: a JSON Web Token minted locally and signed with a key the backend trusts; no request at all. */
 export const jwtSessionSchema = z
   .strictObject({
@@ -120,7 +123,12 @@ export const jwtSessionSchema = z
     /** Roles put at `roles_claim`. */
     roles: z.array(z.string().min(1)).default([]),
     /** Dotted path of the roles claim; CouchDB reads `_couchdb.roles`. */
-    roles_claim: z.string().regex(/^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$/, { message: 'must be a dotted claim path like _couchdb.roles' }).default('_couchdb.roles'),
+    roles_claim: z
+      .string()
+      .regex(/^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$/, { message: 'must be a dotted claim path like _couchdb.roles' })
+      // The kind sets these itself (RFC 7519 4.1): roles there would be overwritten, or change what the token means.
+      .refine((path) => !REGISTERED_CLAIMS.has(path.split('.')[0]!), { message: `must not start at a registered claim (${[...REGISTERED_CLAIMS].join(', ')}): the token's own claims live there` })
+      .default('_couchdb.roles'),
     /** Optional `iss` and `aud` claims. */
     issuer: z.string().min(1).optional(),
     audience: z.string().min(1).optional(),

@@ -238,10 +238,13 @@ export class SessionRunner {
   private async replace(current: CurrentSession, failedGeneration: number, receivedAt: number): Promise<ReplayCookie> {
     if (this.inflight && this.inflightStartedAt < receivedAt) {
       // A pass that began before this 401 (a scheduled renewal, say) may bring a cookie issued
-      // before whatever killed the old one: use it only if the backend still knows it.
+      // before whatever killed the old one: use it only if the backend still knows it. One that
+      // replaced a refused cookie was obtained after the refusal: nothing to ask (a kind without
+      // a probe could only answer `unknown`, and each such 401 would buy one more credential).
       await this.inflight;
       const after = await this.current();
       if (after.generation > current.generation && after.valid && after.cookie) {
+        if (after.generation === this.replacedRefused) return { ok: true, cookie: after.cookie, generation: after.generation, verdict: 'refreshed' };
         const verdict = await this.verdicts.check(subject(after, after.cookie));
         if (verdict.state === 'alive') return { ok: true, cookie: after.cookie, generation: after.generation, verdict: 'refreshed' };
         current = after;
