@@ -8,11 +8,13 @@
  * reload wait holds the lock or the single-flight.
  */
 import type { CronJob } from 'cron';
+import { stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AnySessionConfig, Config } from '../config/schema.js';
 import type { FleetStatus } from '../fleet/coordinator.js';
 import type { FleetHook } from '../fleet/session-fleet.js';
 import type { CredentialKind } from '../credentials/kind.js';
+import { sessionSecret } from '../credentials/secret.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
@@ -310,9 +312,22 @@ export class SessionRunner {
     if (!this.stopped) await this.refresh('probe', { ifGenerationAtMost: current.generation, urgent: true });
   }
 
-  /** Called when the password file changed: log in with the new password now. */
-  passwordChanged(): Promise<RefreshResult> {
+  /**
+   * Called when the secret file (password, client secret, key) changed: get a credential with
+   * the new secret now, unless the one in use was obtained after the change (a 401 that came
+   * with the rotation already did it: a second one would be a login for nothing).
+   */
+  async passwordChanged(): Promise<RefreshResult | undefined> {
     this.nextAttemptAt = 0;
+    this.ctx.log.info('the secret file changed');
+    if (this.inflight) await this.inflight;
+    const file = sessionSecret(this.ctx.session).file;
+    const changedAt = file === undefined ? undefined : await stat(file).then((s) => s.mtimeMs, () => undefined);
+    const current = await this.current();
+    if (changedAt !== undefined && current.valid && current.obtainedAt !== undefined && current.obtainedAt > changedAt) {
+      this.ctx.log.info({ generation: current.generation }, 'the secret file changed; the credential in use was obtained after that, nothing to do');
+      return undefined;
+    }
     return this.refresh('watch', { force: true });
   }
 

@@ -134,6 +134,8 @@ async function pass(config: Config, session: AnySessionConfig, deps: RefreshDeps
   // Only a credential we wrote and that is not known to be dead is worth renewing.
   const renewable = options.renew && kind.renew && (work === 'half-life' || work === 'requested') && previousText !== undefined ? parseIncludeCookie(previousText, session.variable) : undefined;
   log.info({ reason: work }, renewable ? 'renewing the session' : 'logging in');
+  // Before the secret is read: a secret file changed after this is not in the credential (see passwordChanged).
+  const asked = deps.now();
   const obtained = await obtain(kind, renewable, log);
   if (!obtained) {
     log.info('the backend confirmed the session and re-issued the same cookie; nothing to write');
@@ -168,7 +170,7 @@ async function pass(config: Config, session: AnySessionConfig, deps: RefreshDeps
     include_sha256: sha256(text),
     reload_pending: !unchanged || snap.state?.reload_pending === true,
     obtained_by: obtained.by,
-    obtained_at: now,
+    obtained_at: asked.toISOString(),
     ...(obtained.by === 'login' ? { last_login: now } : { last_renewal: now }),
     last: { result: 'ok', at: now },
   };

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runCli } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { skipWithoutNginx } from '../helpers/nginx.js';
@@ -165,6 +166,27 @@ describe('run (the daemon)', { skip }, () => {
     await stack.couch.rotateSecret();
     const res = await stack.get('/_config');
     assert.equal(res.status, 200, res.body);
+  });
+
+  test('a password rotated on the backend and in the file, met first by a client\'s 401: one login, not a second one for the file change', async () => {
+    await start();
+    await stack.nginx.waitForGeneration(1);
+    await stack.couch.settle();
+    const logins = stack.couch.logins();
+    const mark = daemon!.mark();
+    // The backend's password changes (its cookies die with the old salt), and so does the file.
+    await stack.couch.setAdminPassword('rotated-with-the-file');
+    const tmp = `${stack.passwordFile}.new`;
+    await writeFile(tmp, 'rotated-with-the-file\n', { mode: 0o600 });
+    await rename(tmp, stack.passwordFile);
+    const res = await stack.get('/_config');
+    assert.equal(res.status, 200, res.body);
+    await daemon!.waitForMsgAfter(mark, /the secret file changed/, 10_000);
+    await stack.nginx.waitForGeneration(2, 10_000);
+    // A second login would follow the watcher's line at once; give it that long to show.
+    await delay(500);
+    await stack.couch.settle();
+    assert.equal(stack.couch.logins() - logins, 1, `one login for one rotation, whichever came first: the 401 or the file watcher; ${daemon!.events().slice(mark).map((e) => String(e.msg)).join(' | ')}`);
   });
 
   test('/healthz turns 503 when the cookie expires and login keeps failing, and 200 again after', async () => {
