@@ -22,12 +22,14 @@ import { basicHarness } from '../helpers/kinds/basic.js';
 import { cloudantBearerHarness, cloudantCookieHarness } from '../helpers/kinds/cloudant-iam.js';
 import { couchdbSessionHarness } from '../helpers/kinds/couchdb-session.js';
 import type { KindBackend, KindHarness } from '../helpers/kinds/harness.js';
+import { jwtHarness } from '../helpers/kinds/jwt.js';
+import { oauth2Harness } from '../helpers/kinds/oauth2.js';
 import { syncGatewayHarness } from '../helpers/kinds/sync-gateway.js';
 import { placeholderInclude, skipWithoutNginx, startNginx, type Nginx } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const HARNESSES: KindHarness[] = [couchdbSessionHarness, syncGatewayHarness, basicHarness, cloudantBearerHarness, cloudantCookieHarness];
+const HARNESSES: KindHarness[] = [couchdbSessionHarness, syncGatewayHarness, oauth2Harness, jwtHarness, cloudantBearerHarness, cloudantCookieHarness, basicHarness];
 
 const SESSION = 'contract';
 
