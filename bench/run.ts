@@ -2,7 +2,7 @@
  * `npm run bench`: session-refresher's benchmark suite, on this machine, all on 127.0.0.1.
  * Starts pouchdb-server, real nginx built from the shipped snippets, the daemon, and (figure 7)
  * a PBKDF2 model backend, and (figure 8) a fleet of 10 nginx + 10 daemons on a real redis-server;
- * runs figures 1-8; prints a Markdown table; writes bench/results.json,
+ * runs figures 1-9; prints a Markdown table; writes bench/results.json,
  * bench/results.md, bench/latency-rotation.svg and bench/latency-storm.svg (a run with a failed
  * figure writes to dist-bench/failed/ instead). Every process it
  * starts is stopped and every temp dir removed, also on failure or Ctrl-C.
@@ -26,6 +26,7 @@ import { redisBinary, startRedis } from '../test/helpers/redis.js';
 import { cliWallTime } from './figures/cli.js';
 import { daemonResources, measureIdle, type Idle } from './figures/daemon-resources.js';
 import { fleetFigure, NODES } from './figures/fleet.js';
+import { oauth2Figure } from './figures/oauth2.js';
 import { recoveryLatency } from './figures/recovery.js';
 import { rotationUnderLoad } from './figures/rotation.js';
 import { steadyState } from './figures/steady.js';
@@ -54,7 +55,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--only' || a.startsWith('--only=')) {
       const list = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i] ?? '';
       const ids = list.split(',').map(Number);
-      if (ids.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error(`--only takes figure numbers 1-8 separated by commas; received "${list}"`);
+      if (ids.some((n) => !Number.isInteger(n) || n < 1 || n > 9)) throw new Error(`--only takes figure numbers 1-9 separated by commas; received "${list}"`);
       args.only = new Set(ids);
     } else if (a === '--help' || a === '-h') {
       process.stdout.write('usage: npm run bench [-- --quick] [-- --only 1,2,...]\n');
@@ -196,6 +197,10 @@ async function main(): Promise<number> {
       });
       if (fleet) figures.push(fleet);
       await cleanup();
+    }
+    if (want(9)) {
+      // Stack D: an oauth2-client-credentials session on oidc-provider and a jose resource server.
+      figures.push(...[await attempt(9, () => oauth2Figure(ctx))].filter((f): f is FigureResult => f !== undefined));
     }
   } finally {
     await cleanup();
