@@ -101,19 +101,32 @@ export async function oauth2Figure(ctx: BenchContext): Promise<FigureResult> {
       await stack.nginx.waitForGeneration(generation, 10_000);
       perRotation.push(as.tokenRequests().length - before);
     }
-    // The floor's biggest part: one token request alone, as the daemon sends it (Basic client auth, a new connection).
+    // The floor, in the recovery's own conditions: after a rotation, one token request (the
+    // provider's first with its new key) and one request with the new token straight to the
+    // resource server (its first use of the new key), on new connections, as the daemon does.
     const form = (v: string) => new URLSearchParams({ v }).toString().slice(2);
     const tokenAlone: number[] = [];
+    const firstUse: number[] = [];
     for (let i = 0; i < invalidations; i++) {
+      const witness = (await stack.token())!;
+      await as.rotateKeys();
+      await refused(rs, witness);
       const t0 = performance.now();
       const res = await fetch(as.tokenUrl, {
         method: 'POST',
         headers: { authorization: `Basic ${Buffer.from(`${form(BASIC_CLIENT)}:${form(CLIENT_SECRET)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
         body: 'grant_type=client_credentials',
       });
-      await res.text();
+      const fresh = ((await res.json()) as { access_token: string }).access_token;
       tokenAlone.push(performance.now() - t0);
+      firstUse.push((await timedGet(rs.url + PATH, { headers: { authorization: `Bearer ${fresh}` }, agent: false })).ms);
+      // Let the daemon catch up with the rotation before the next one, as in the recovery loop.
+      await timedGet(stack.nginx.url + PATH, { agent: false });
+      generation++;
+      await stack.nginx.waitForGeneration(generation, 10_000);
     }
+    // Normal request (the 401 costs about one), cold token request, first use of the new key.
+    const floorP50 = percentile(normal, 50) + percentile(tokenAlone, 50) + percentile(firstUse, 50);
     const ratioP50 = percentile(recovery, 50) / percentile(normal, 50);
     const ratioP99 = percentile(recovery, 99) / percentile(normal, 99);
     ctx.say(`  fig 9 recovery: p50 ${ms(percentile(recovery, 50))} vs ${ms(percentile(normal, 50))}, token requests per rotation max ${Math.max(...perRotation)}, ${failures} not 200`);
@@ -129,7 +142,8 @@ export async function oauth2Figure(ctx: BenchContext): Promise<FigureResult> {
         },
         { figure: '9 oauth2', measure: `recovery after a signing-key rotation, p50 (${invalidations} rotations): first request / normal request`, value: `${fixed(ratioP50, 1)}x (${ms(percentile(recovery, 50))} / ${ms(percentile(normal, 50))})`, goal: `<= ${GOAL}x`, met: ratioP50 <= GOAL },
         { figure: '9 oauth2', measure: 'recovery, p99: first request / normal request', value: `${fixed(ratioP99, 1)}x (${ms(percentile(recovery, 99))} / ${ms(percentile(normal, 99))})` },
-        { figure: '9 oauth2', measure: 'floor: one token request alone, p50 / p99 (oidc-provider signs an ES256 JWT)', value: `${ms(percentile(tokenAlone, 50))} / ${ms(percentile(tokenAlone, 99))}` },
+        { figure: '9 oauth2', measure: 'floor, p50: the 401 (one normal request) + one token request after a rotation + the new token\'s first use at the resource server, each alone', value: `${ms(floorP50)} (${ms(percentile(normal, 50))} + ${ms(percentile(tokenAlone, 50))} + ${ms(percentile(firstUse, 50))})` },
+        { figure: '9 oauth2', measure: 'recovery over its floor, p50: the daemon\'s own share', value: ms(percentile(recovery, 50) - floorP50) },
         { figure: '9 oauth2', measure: 'token requests per rotation, max / median', value: `${Math.max(...perRotation)} / ${median(perRotation)}`, goal: '1', met: Math.max(...perRotation) === 1 },
         { figure: '9 oauth2', measure: 'requests not 200 (recovery requests, and wrk non-2xx or socket errors)', value: `${failures}, ${wrkErrors}`, goal: '0', met: failures === 0 && wrkErrors === 0 },
       ],
@@ -137,7 +151,7 @@ export async function oauth2Figure(ctx: BenchContext): Promise<FigureResult> {
         `Steady state: ${rounds} alternating rounds of ${seconds} s; value = median of the per-round ratios with a bootstrap 95% interval. The resource server verifies every token (ES256, jose) in one Node process, so it is the bottleneck either way; the ratio is what the nginx hop adds in front of it.`,
         `Recovery: the provider rotates its signing key; the resource server's JWKS cache (200 ms) is waited out with a token of the old key, then one request is timed through nginx: 401 invalid_token, the fallback, one token request, the replay. Include, nginx -t and the reload follow behind; the next rotation waits for them. Normal requests: ${NORMAL_PER_ROUND} between rotations.`,
       ],
-      data: { steady: { ratios, nginx: got.nginx, direct: got.direct }, recovery, normal, tokenAlone, perRotation, failures },
+      data: { steady: { ratios, nginx: got.nginx, direct: got.direct }, recovery, normal, tokenAlone, firstUse, floorP50, perRotation, failures },
     };
   } finally {
     await parts.daemon.stop();
