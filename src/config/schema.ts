@@ -7,6 +7,11 @@ import { clusterSchema } from './cluster-schema.js';
 import { absolutePath, seconds } from './fields.js';
 import { anySessionSchema, couchSessionSchema, KIND_SCHEMAS } from './kinds.js';
 
+// A configuration is parsed once or twice per process: compiling zod's object parsers into
+// generated functions (its default) costs more than it saves. Interpreted parsing is the same
+// validation, without eval.
+z.config({ jitless: true });
+
 export { MAX_TIMER_SECONDS, SESSION_NAME } from './fields.js';
 export { couchSessionSchema as sessionSchema } from './kinds.js';
 
