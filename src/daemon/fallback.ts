@@ -169,7 +169,7 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     const requestId = randomUUID();
     // A 401 on an authorization answer is the backend's word on the request; on a new or newer
     // cookie it may mean that cookie died on its way, and the request is worth one more try.
-    const retryOn401 = got.verdict === 'authorization' ? undefined : () => runner.cookieAfterReplay401(got.generation);
+    const retryOn401 = got.verdict === 'authorization' ? undefined : (replayChallenge: string | undefined) => runner.cookieAfterReplay401(got.generation, replayChallenge);
     const { outcome, error, retried } = await replay(req, res, { target, credential: got.cookie, header: runner.header, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId, retryOn401 });
     const label = retried && outcome === 'replayed' ? 'replayed_after_retry' : replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });

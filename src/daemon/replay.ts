@@ -114,7 +114,7 @@ export interface ReplayOptions {
    * undefined to pass the 401 to the client. The cookie a replay carries can die on its way
    * (the backend rotated its secret again in between).
    */
-  retryOn401?: (() => Promise<string | undefined>) | undefined;
+  retryOn401?: ((challenge: string | undefined) => Promise<string | undefined>) | undefined;
 }
 
 /** Largest request body kept in memory so that a replay refused with 401 can be sent once more. */
@@ -196,7 +196,9 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
     };
     response = await attempt(options.credential);
     if (response.statusCode === 401 && body.kind !== 'stream' && options.retryOn401) {
-      const cookie = await options.retryOn401();
+      // The replay's own challenge says whether its credential died or the request is refused.
+      const challenge = response.headers['www-authenticate'];
+      const cookie = await options.retryOn401(typeof challenge === 'string' && challenge.length <= 2048 ? challenge : undefined);
       if (cookie !== undefined) {
         response.resume();
         retried = true;

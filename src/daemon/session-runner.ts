@@ -224,10 +224,10 @@ export class SessionRunner {
    * undefined when the backend says that cookie is alive (the 401 is about the request) or no
    * cookie can be had now. Asks the same questions as the first 401, so it costs no extra login.
    */
-  async cookieAfterReplay401(generation: number): Promise<string | undefined> {
+  async cookieAfterReplay401(generation: number, challenge?: string): Promise<string | undefined> {
     // An early cookie's pass may still be writing it: decide once it is on disk.
     if (this.inflight) await this.inflight;
-    const again = await this.cookieForReplay(generation);
+    const again = await this.cookieForReplay(generation, challenge);
     return again.ok && again.verdict !== 'authorization' && again.generation !== generation ? again.cookie : undefined;
   }
 

@@ -248,6 +248,24 @@ describe('oauth2-client-credentials against a real authorization server', { skip
     assert.equal((await stack.get('/still-fine')).status, 200);
   });
 
+  test('right after a key rotation, requests on a path the token may not use: one new token for all, then the backend\'s insufficient_scope reaches the client, with no second token', async () => {
+    const { as, rs, stack } = await setup({ cacheMaxAgeMs: 300 });
+    await daemonServing(stack);
+    const old = (await stack.token())!;
+    await as.rotateKeys();
+    await until(async () => (await httpGet(`${rs.url}/check`, { authorization: `Bearer ${old}` })).status === 401, 5000, 'the resource server to refuse the old token');
+    const tokensBefore = as.tokenRequests().length;
+    // Each request: nginx's attempt with the old token (invalid_token), the fallback's one new
+    // token, the replay with it (insufficient_scope), which says the request, not the token, is refused.
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => stack.get(`/admin/after-rotation/${i}`)));
+    for (const res of results) {
+      assert.equal(res.status, 401);
+      assert.match(String(res.headers['www-authenticate']), /error="insufficient_scope"/);
+    }
+    assert.equal(as.tokenRequests().length - tokensBefore, 1, 'one token for the rotation; the replays\' insufficient_scope bought none');
+    assert.equal((await stack.get('/still-fine')).status, 200);
+  });
+
   test('a wrong client secret: refresh-now exits 77 with one line naming neither secret nor token, and the include is unchanged', async () => {
     const { as, stack } = await setup();
     const ok = await stack.cli(['refresh-now']);
