@@ -12,6 +12,8 @@ import { UnsafeFileError, readSmallFile } from '../small-file.js';
 export interface SecretSource {
   /** The session's name, for messages. */
   session: string;
+  /** Who owns the secret, for messages, when not a session (`cluster`). */
+  owner?: string | undefined;
   /** The key prefix (`password`, `client_secret`, `key`), for messages. */
   prefix: string;
   /** What the secret is (`password`, `client secret`, `signing key`), for messages. */
@@ -59,6 +61,11 @@ export function sessionSecret(session: AnySessionConfig): SecretSource {
   }
 }
 
+/** Who the secret belongs to, for messages: `session couch`, `cluster`. */
+function ownerOf(source: SecretSource): string {
+  return source.owner ?? `session ${source.session}`;
+}
+
 /** Where the secret comes from, for messages (never the secret itself). */
 export function describeSource(source: SecretSource, env: NodeJS.ProcessEnv = process.env): string {
   if (source.file) return `${source.prefix}_file ${source.file}`;
@@ -72,7 +79,7 @@ export function describeSource(source: SecretSource, env: NodeJS.ProcessEnv = pr
  * secrets are links).
  */
 export async function readSecretText(source: SecretSource, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const problem = (why: string) => new ConfigError([`session ${source.session}: ${why}`], describeSource(source, env));
+  const problem = (why: string) => new ConfigError([`${ownerOf(source)}: ${why}`], describeSource(source, env));
   if (source.env) {
     const value = env[source.env];
     if (value === undefined) throw problem(`environment variable ${source.env} (${source.prefix}_env) is not set`);
@@ -102,7 +109,7 @@ export async function readSecretText(source: SecretSource, env: NodeJS.ProcessEn
  */
 export async function readSecretLine(source: SecretSource, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const value = trimLine(await readSecretText(source, env));
-  if (value === '') throw new ConfigError([`session ${source.session}: the ${source.what} from ${describeSource(source, env)} is empty`], describeSource(source, env));
+  if (value === '') throw new ConfigError([`${ownerOf(source)}: the ${source.what} from ${describeSource(source, env)} is empty`], describeSource(source, env));
   return value;
 }
 

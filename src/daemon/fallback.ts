@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { KEY_HEADER } from '../nginx/fallback-key.js';
 import { isLoopbackHost } from './listen.js';
 import type { Metrics } from './metrics.js';
-import { CHALLENGE_HEADER, GENERATION_HEADER, SESSION_HEADER, hasDotSegment, replay, replayTarget, type ReplayOutcome } from './replay.js';
+import { CHALLENGE_HEADER, GENERATION_HEADER, MAX_CHALLENGE, SESSION_HEADER, hasDotSegment, replay, replayTarget, type ReplayOutcome } from './replay.js';
 import type { SessionRunner } from './session-runner.js';
 
 export interface FallbackOptions {
@@ -66,9 +66,6 @@ export function refuseReason(req: IncomingMessage, allowNonLoopback: boolean, ke
   if (generation !== undefined && !/^\d+$/.test(String(generation))) return { status: 400, reason: `${GENERATION_HEADER} must be a generation number` };
   return undefined;
 }
-
-/** Longest `WWW-Authenticate` read from nginx's challenge header. */
-const MAX_CHALLENGE = 2048;
 
 /** Why a replay's 401 went back to the client, by what the runner decided. */
 const UNAUTHORIZED_REASON = {

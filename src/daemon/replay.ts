@@ -17,6 +17,8 @@ export const SESSION_HEADER = 'x-session-refresher-session';
 export const GENERATION_HEADER = 'x-session-refresher-generation';
 /** The backend's `WWW-Authenticate` on the 401 nginx intercepted (RFC 6750 says whether the token died). */
 export const CHALLENGE_HEADER = 'x-session-refresher-challenge';
+/** Longest `WWW-Authenticate` read (from nginx's challenge header or a replay's 401); a longer one counts as none. */
+export const MAX_CHALLENGE = 2048;
 
 /** The request header a credential travels in. */
 export type CredentialHeader = 'cookie' | 'authorization';
@@ -198,7 +200,7 @@ export async function replay(req: IncomingMessage, res: ServerResponse, options:
     if (response.statusCode === 401 && body.kind !== 'stream' && options.retryOn401) {
       // The replay's own challenge says whether its credential died or the request is refused.
       const challenge = response.headers['www-authenticate'];
-      const cookie = await options.retryOn401(typeof challenge === 'string' && challenge.length <= 2048 ? challenge : undefined);
+      const cookie = await options.retryOn401(typeof challenge === 'string' && challenge.length <= MAX_CHALLENGE ? challenge : undefined);
       if (cookie !== undefined) {
         response.resume();
         retried = true;

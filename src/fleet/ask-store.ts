@@ -4,6 +4,7 @@
  */
 import type { ClusterConfig } from '../config/cluster-schema.js';
 import { silentLogger } from '../log.js';
+import { connectedWithin } from './connected.js';
 import { openFleetStore } from './factory.js';
 import type { FleetRecord } from './store.js';
 
@@ -16,20 +17,7 @@ export async function lookAtStore(cluster: ClusterConfig, sessions: readonly str
   const store = await openFleetStore(cluster, silentLogger);
   try {
     const waitMs = Math.max(1000, cluster.command_timeout * 1000);
-    const connected =
-      store.connected ||
-      (await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          stop();
-          resolve(false);
-        }, waitMs);
-        const stop = store.onConnection((up) => {
-          if (!up) return;
-          clearTimeout(timer);
-          stop();
-          resolve(true);
-        });
-      }));
+    const connected = await connectedWithin(store, waitMs);
     if (!connected) return { connected: false, where, problem: `not connected within ${waitMs / 1000}s${store.lastProblem ? ` (${store.lastProblem})` : ''}` };
     const records = new Map<string, FleetRecord | undefined>();
     for (const name of sessions) records.set(name, await store.read(name));

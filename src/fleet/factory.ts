@@ -4,11 +4,10 @@
  * so a daemon starts and serves its cookie while Redis is still unreachable.
  */
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { ClusterConfig } from '../config/cluster-schema.js';
 import { ConfigError, describeSystemError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { trimPassword } from '../session/password.js';
+import { MAX_PASSWORD_FILE_BYTES, readSecretLine, type SecretSource } from '../credentials/secret.js';
 import { readSmallFile, UnsafeFileError } from '../small-file.js';
 import { createRedisStore } from './redis.js';
 import type { FleetStore } from './store.js';
@@ -27,22 +26,11 @@ export async function openFleetStore(cluster: ClusterConfig, log: Logger, env: N
   return createRedisStore({ url: cluster.url, sentinel: cluster.sentinel, username: cluster.username, password, ca, keyPrefix: cluster.key_prefix, commandTimeoutMs: cluster.command_timeout * 1000, log });
 }
 
+/** The Redis password from the cluster's one source (as a session password is read), or undefined without one. */
 async function readClusterPassword(cluster: ClusterConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  if (cluster.password_env) {
-    const value = env[cluster.password_env];
-    if (value === undefined) throw new ConfigError([`cluster.password_env: environment variable ${cluster.password_env} is not set`], 'cluster');
-    return trimPassword(value);
-  }
-  let path = cluster.password_file;
-  if (cluster.password_credential) {
-    const dir = env.CREDENTIALS_DIRECTORY;
-    if (!dir) throw new ConfigError([`cluster.password_credential is set but $CREDENTIALS_DIRECTORY is not; run under systemd with LoadCredential=${cluster.password_credential}:FILE`], 'cluster');
-    path = join(dir, cluster.password_credential);
-  }
-  if (!path) return undefined;
-  const password = trimPassword((await readFile(path, cluster.password_file ? 'cluster.password_file' : 'cluster.password_credential')).toString('utf8'));
-  if (password === '') throw new ConfigError([`cluster: the Redis password in ${path} is empty`], 'cluster');
-  return password;
+  if (!cluster.password_file && !cluster.password_env && !cluster.password_credential) return undefined;
+  const source: SecretSource = { session: 'cluster', owner: 'cluster', prefix: 'password', what: 'Redis password', file: cluster.password_file, env: cluster.password_env, credential: cluster.password_credential, maxBytes: MAX_PASSWORD_FILE_BYTES };
+  return readSecretLine(source, env);
 }
 
 async function readFile(path: string, key: string): Promise<Buffer> {

@@ -8,6 +8,7 @@
 import type { AnySessionConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { RefreshDeps, RefreshOutcome } from '../refresh/pipeline.js';
+import { connectedWithin } from './connected.js';
 import { FleetCoordinator, type FleetStatus } from './coordinator.js';
 import { installRecord } from './install-record.js';
 import type { FleetRecord, FleetStore } from './store.js';
@@ -45,27 +46,6 @@ export interface SessionFleetOptions {
   nodeId: string;
   log: Logger;
   random: () => number;
-}
-
-/** Resolves true once `store` is connected, false after `ms`. */
-function connectedWithin(store: FleetStore, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      stop();
-      resolve(false);
-    }, ms);
-    const stop = store.onConnection((up) => {
-      if (!up) return;
-      clearTimeout(timer);
-      stop();
-      resolve(true);
-    });
-    if (store.connected) {
-      clearTimeout(timer);
-      stop();
-      resolve(true);
-    }
-  });
 }
 
 /** Most a reload of an announced generation is delayed, in ms (spread over the fleet). */

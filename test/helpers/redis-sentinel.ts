@@ -10,8 +10,7 @@ import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createClient } from '@redis/client';
-import { redisBinary } from './redis.js';
+import { redisBinary, redisCommand } from './redis.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
@@ -29,16 +28,7 @@ export interface SentinelDeployment {
   stop(): Promise<void>;
 }
 
-async function command(port: number, args: string[]): Promise<unknown> {
-  const client = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await client.sendCommand(args);
-  } finally {
-    await client.close();
-  }
-}
+const command = (port: number, args: string[]) => redisCommand(port, args);
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -40,6 +40,18 @@ export interface RedisServer {
   remove(): Promise<void>;
 }
 
+/** Runs one command on a short-lived connection to the server (or sentinel) on `port`. */
+export async function redisCommand(port: number, args: string[], password?: string): Promise<unknown> {
+  const client = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false }, ...(password ? { password } : {}) });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await client.sendCommand(args);
+  } finally {
+    await client.close();
+  }
+}
+
 /** Starts redis-server; `password` sets requirepass. */
 export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
   const binary = redisBinary();
@@ -82,16 +94,7 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
     url: `redis://127.0.0.1:${port}`,
     stop,
     start,
-    async command(args) {
-      const client = createClient({ url: `redis://127.0.0.1:${port}`, ...(options.password ? { password: options.password } : {}) });
-      client.on('error', () => undefined);
-      await client.connect();
-      try {
-        return await client.sendCommand(args);
-      } finally {
-        await client.close();
-      }
-    },
+    command: (args) => redisCommand(port, args, options.password),
     async remove() {
       await stop();
       await dir.remove();

@@ -78,6 +78,12 @@ export function httpGet(url: string, headers: Record<string, string> = {}): Prom
 }
 
 /** The Bearer token an include text sets, or undefined. */
+/** The generation in the include on disk (-1 without one). */
+export async function includeGeneration(stack: Pick<TokenStack, 'include'>): Promise<number> {
+  const text = await readFile(stack.include, 'utf8');
+  return Number(new RegExp(`^set \\$${VARIABLE}_generation "(\\d+)";$`, 'm').exec(text)?.[1] ?? -1);
+}
+
 export function includeToken(text: string): string | undefined {
   return new RegExp(`^set \\$${VARIABLE} "Bearer ([^"]+)";$`, 'm').exec(text)?.[1];
 }

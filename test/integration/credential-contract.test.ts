@@ -8,7 +8,7 @@
  * backend's answer; refuse values nginx would interpret; keep secrets out of every output.
  */
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
@@ -54,7 +54,6 @@ interface Rig {
 async function startRig(harness: KindHarness): Promise<Rig> {
   const tmp = await tempDir('sr-contract-');
   const dir = tmp.path;
-  const { chmod, mkdir } = await import('node:fs/promises');
   await chmod(dir, 0o711);
   await mkdir(join(dir, 'nginx'));
   const backend = await harness.start(dir);

@@ -6,35 +6,20 @@
  * ask the probe (`GET /_session` with the token) whether the token or the request was refused.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, exportPKCS8, generateKeyPair } from 'jose';
 import type { Daemon } from '../helpers/daemon.js';
 import { skipWithoutNginx } from '../helpers/nginx.js';
+import { until } from '../helpers/poll.js';
 import { startResourceServer, type LocalKey, type ResourceServer } from '../helpers/resource-server.js';
-import { VARIABLE, httpGet, startTokenStack, type TokenStack } from '../helpers/token-stack.js';
+import { httpGet, includeGeneration, startTokenStack, type TokenStack } from '../helpers/token-stack.js';
 
 const skip = skipWithoutNginx();
 const SUB = 'svc-reader';
 const ROLES = ['reader', 'metrics'];
 
-/** Polls `check` every 20 ms until it returns a value other than undefined/false. */
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-async function includeGeneration(stack: TokenStack): Promise<number> {
-  const text = await readFile(stack.include, 'utf8');
-  return Number(new RegExp(`^set \\$${VARIABLE}_generation "(\\d+)";$`, 'm').exec(text)?.[1] ?? -1);
-}
 
 const hmac = (secret: string): LocalKey => ({ alg: 'HS256', key: new TextEncoder().encode(secret) });
 

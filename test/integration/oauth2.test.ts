@@ -13,29 +13,14 @@ import { afterEach, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { Daemon } from '../helpers/daemon.js';
 import { skipWithoutNginx } from '../helpers/nginx.js';
+import { until } from '../helpers/poll.js';
 import { BASIC_CLIENT, CLIENT_SECRET, POST_CLIENT, startAuthorizationServer, type AuthorizationServer } from '../helpers/oidc.js';
 import { startResourceServer, type ResourceServer } from '../helpers/resource-server.js';
-import { SESSION, VARIABLE, httpGet, includeToken, startTokenStack, type TokenStack } from '../helpers/token-stack.js';
+import { SESSION, VARIABLE, httpGet, includeGeneration, includeToken, startTokenStack, type TokenStack } from '../helpers/token-stack.js';
 
 const skip = skipWithoutNginx();
 const SECRET_FILE = 'client.secret';
 
-/** Polls `check` every 20 ms until it returns a value other than undefined/false. */
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-/** The generation in the include on disk. */
-async function includeGeneration(stack: TokenStack): Promise<number> {
-  const text = await readFile(stack.include, 'utf8');
-  return Number(new RegExp(`^set \\$${VARIABLE}_generation "(\\d+)";$`, 'm').exec(text)?.[1] ?? -1);
-}
 
 /** Every spelling of the client secret a leak could take. */
 function secretSpellings(clientId: string, secret: string): Record<string, string> {
