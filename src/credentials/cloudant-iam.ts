@@ -17,7 +17,8 @@
  * for a dead one. IAM refusing the key (400 with `errorCode` BXNIM0415E, or 401) is
  * CredentialsRejectedError (exit 77). No message holds the key, the token or the cookie.
  */
-import got, { type Response } from 'got';
+import type { Response } from 'got';
+import { httpClient } from '../session/http-client.js';
 import type { AnySessionConfig } from '../config/schema.js';
 import { BackendUnavailableError, CookieRefusedError, CredentialsRejectedError, ProtocolError } from '../errors.js';
 import { assertSafeCookieValue, pickSessionCookie, type SessionCookie } from '../session/cookie.js';
@@ -99,6 +100,7 @@ export function iamSessionCredential(answer: IamSessionResponse, where: string, 
 /** Posts the access token to `/_iam_session`; network failures become RefresherErrors. */
 async function postIamSession(session: CloudantIamSession, token: string): Promise<IamSessionResponse> {
   const url = accountUrl(session.url, '/_iam_session');
+  const got = await httpClient();
   const overflow: Overflow = {};
   let response: Response<string>;
   try {

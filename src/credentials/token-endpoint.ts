@@ -4,7 +4,8 @@
  * kinds that trade a long-term secret for a Bearer token (oauth2-client-credentials,
  * cloudant-iam). Every failure is a RefresherError whose message holds neither secret nor token.
  */
-import got, { type Response } from 'got';
+import type { Response } from 'got';
+import { httpClient } from '../session/http-client.js';
 import { BackendUnavailableError, CookieRefusedError, CredentialsRejectedError, ProtocolError } from '../errors.js';
 import { requestWithoutLateEndError } from '../session/late-end-error.js';
 import { MAX_LOGIN_BODY_BYTES, boundedBody, classifyRequestError, displayUrl, tlsOptions, type Overflow } from '../session/login.js';
@@ -43,6 +44,7 @@ const REJECTED = new Set(['invalid_client', 'unauthorized_client', 'invalid_gran
 /** POSTs the form and returns the token; throws a RefresherError for every other outcome. */
 export async function requestToken(request: TokenRequest): Promise<TokenAnswer> {
   const url = new URL(request.url);
+  const got = await httpClient();
   const overflow: Overflow = {};
   let response: Response<string>;
   try {

@@ -7,7 +7,8 @@
  * rejected password never is.
  */
 import { rootCertificates } from 'node:tls';
-import got, { RequestError, type CancelableRequest, type Response } from 'got';
+import type { CancelableRequest, Response } from 'got';
+import { httpClient, isRequestError } from './http-client.js';
 import { BackendUnavailableError, CookieRefusedError, ConfigError, CredentialsRejectedError, ProtocolError, describeSystemError } from '../errors.js';
 import type { SessionConfig } from '../config/schema.js';
 import { requestWithoutLateEndError } from './late-end-error.js';
@@ -42,6 +43,7 @@ export function displayUrl(url: URL): string {
 /** Logs in; throws a RefresherError subclass on every failure. The password never appears in errors. */
 export async function login(session: SessionConfig, password: string): Promise<LoginResponse> {
   const url = sessionUrl(session.url, session.session_path);
+  const got = await httpClient();
   const tls = tlsOptions(session);
   const overflow: Overflow = {};
   const attempt = (basic: boolean): Promise<Response<string>> =>
@@ -176,11 +178,11 @@ export function backendReason(body: string, secrets: readonly string[]): string 
 export function classifyRequestError(error: unknown, url: URL, session: Pick<SessionConfig, 'timeout'>): Error {
   if (error instanceof ConfigError) return error;
   const where = displayUrl(url);
-  const code = error instanceof RequestError ? error.code : undefined;
+  const code = isRequestError(error) ? error.code : undefined;
   if (code?.startsWith('HPE_')) {
     return new CookieRefusedError(`${where} sent a malformed HTTP response (${code}); refused, nothing written`, { cause: error });
   }
-  const attempts = error instanceof RequestError ? error.request?.retryCount ?? 0 : 0;
+  const attempts = isRequestError(error) ? error.request?.retryCount ?? 0 : 0;
   if (code === 'ETIMEDOUT') {
     return new BackendUnavailableError(`${where} did not answer within ${session.timeout}s (${attempts + 1} attempt(s)); check the backend, or raise timeout`, { cause: error });
   }

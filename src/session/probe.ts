@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import got, { RequestError } from 'got';
+import { httpClient, isRequestError } from './http-client.js';
 import type { SessionConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { MAX_LOGIN_BODY_BYTES, boundedBody, sessionUrl, tlsOptions, type Overflow } from './login.js';
@@ -69,6 +69,7 @@ export interface ProbeTarget {
  */
 export async function probeCredential(target: ProbeTarget): Promise<ProbeResult> {
   const { url, session, what } = target;
+  const got = await httpClient();
   try {
     const overflow: Overflow = {};
     const response = await boundedBody(
@@ -94,7 +95,7 @@ export async function probeCredential(target: ProbeTarget): Promise<ProbeResult>
     return { state: 'alive', setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    const code = error instanceof RequestError ? error.code : 'ERR_UNKNOWN';
+    const code = isRequestError(error) ? error.code : 'ERR_UNKNOWN';
     return { state: 'unknown', reason: `${what} failed (${code})` };
   }
 }
