@@ -59,11 +59,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Probes of a cookie right after its login (see verifyNewCookie). */
 const VERIFY_PROBES = 5;
 /**
- * How long an "alive" answer to a 401 stands for further 401s on the same generation: the tail
- * of one burst. Longer would let a 401 that follows a real invalidation ride on an answer given
- * before it, and reach the client.
+ * 401s on one generation cost at most one probe per this many ms: a client hammering a path the
+ * account may not read waits up to this long for its 401, and costs the backend 4 HMAC checks a
+ * second. A 401 is only answered by a probe sent after it arrived (see verdicts.ts).
  */
-const AUTHORIZATION_REUSE_MS = 250;
+const PROBE_SPACING_MS = 250;
 
 /** The longest a rejected request is held for the login floor; past it, 503 with Retry-After. */
 const MAX_HOLD_MS = 5000;
@@ -104,7 +104,7 @@ export class SessionRunner {
     const probe = this.kind.probe;
     this.verdicts = new Verdicts({
       probe: probe ?? (async () => ({ state: 'unknown', reason: `${this.kind.kind} has no probe (set probe_path to give it one)` })),
-      reuseMs: Math.min(this.floorMs, AUTHORIZATION_REUSE_MS),
+      spacingMs: Math.min(this.floorMs, PROBE_SPACING_MS),
       noun: this.kind.header === 'cookie' ? 'cookie' : 'credential',
     });
   }
@@ -202,7 +202,7 @@ export class SessionRunner {
       case 'backoff':
         return { ok: false, retryAfter: Math.ceil(backoffLeftMs / 1000), code: this.lastError!.code, reason: this.lastError!.message };
       case 'probe': {
-        const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie!), this.kind.challenge(challenge));
+        const verdict = await this.verdicts.onUnauthorized(subject(current, current.cookie!), this.kind.challenge(challenge), receivedAt);
         if (!verdict.shared) this.ctx.metrics.probes.inc({ session: this.name, trigger: 'unauthorized', result: verdict.state });
         if (verdict.state === 'alive') {
           // The current cookie is alive: a 401 on it was about the request; one on an older cookie was not.
@@ -247,7 +247,7 @@ export class SessionRunner {
       const after = await this.current();
       if (after.generation > current.generation && after.valid && after.cookie) {
         if (after.generation === this.replacedRefused) return { ok: true, cookie: after.cookie, generation: after.generation, verdict: 'refreshed' };
-        const verdict = await this.verdicts.check(subject(after, after.cookie));
+        const verdict = await this.verdicts.check(subject(after, after.cookie), receivedAt);
         if (verdict.state === 'alive') return { ok: true, cookie: after.cookie, generation: after.generation, verdict: 'refreshed' };
         current = after;
         failedGeneration = after.generation;

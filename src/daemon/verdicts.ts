@@ -3,8 +3,12 @@
  * timer: one `GET /_session` per burst, shared by every caller that arrives while it runs.
  *
  * - Session alive: the 401 is the backend's authorization answer (the account may not read that
- *   database or admin path). No login. The answer stands for `reuseMs` for further 401s on the
- *   same generation, so a client hammering a forbidden path costs one probe per `reuseMs`.
+ *   database or admin path). No login.
+ * - An answer counts for a 401 only if its probe was sent after that 401 reached the daemon: a
+ *   probe sent earlier may have seen the session alive just before it died, and the client would
+ *   get the 401. A 401 that arrives while an older probe runs, or within `spacingMs` of the last
+ *   probe's start, waits for the next probe, which every such 401 shares; so a client hammering a
+ *   forbidden path costs one probe per `spacingMs`, and a refusal wakes every waiter at once.
  * - Session dead (new secret, backend restart, expiry): log in at once, whatever the cookie's age.
  * - Cookies refused three times in a row within `youngMs` of being obtained are a loop, not a
  *   rotation: typically backend nodes that do not share their cookie secret. The guard says so.
@@ -52,8 +56,10 @@ export interface LoopSuspicion {
 export interface VerdictOptions {
   probe: (cookie: string) => Promise<CredentialCheck>;
   now?: () => number;
-  /** How long an "alive" answer to a 401 stands for further 401s on the same generation. */
-  reuseMs: number;
+  /** 401s on one generation cost at most one probe per this many ms (the first one is sent at once). */
+  spacingMs: number;
+  /** Waits `ms` before a spaced probe; default: a timer that does not hold the process open. */
+  wait?: (ms: number) => Promise<void>;
   /** A cookie refused within this many ms of being obtained is young. */
   youngMs?: number;
   /** How long the loop guard stays raised after the last young refusal. */
@@ -62,57 +68,78 @@ export interface VerdictOptions {
   noun?: string;
 }
 
-/** Probes shared per generation, the reuse of authorization answers, and the loop guard. */
+/** A probe of one generation's credential, sent at `startedAt`. */
+interface Probe {
+  generation: number;
+  startedAt: number;
+  answered: boolean;
+  result: Promise<CredentialCheck>;
+}
+
+/** The next probe of a generation, sent once the spacing allows; a refusal answers it early. */
+interface Scheduled {
+  generation: number;
+  result: Promise<CredentialCheck>;
+  settle: (answer: CredentialCheck) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Probes shared per generation, spaced for 401 bursts, and the loop guard. */
 export class Verdicts {
-  private readonly inflight = new Map<number, Promise<CredentialCheck>>();
-  private authorization: { generation: number; at: number } | undefined;
+  /** The newest probe sent (one generation is current at a time). */
+  private latest: Probe | undefined;
+  private scheduled: Scheduled | undefined;
   private lastDeadGeneration = -1;
   private youngRefusals = 0;
   private ownRefusals = 0;
   private lastYoung: LoopSuspicion | undefined;
   private readonly now: () => number;
+  private readonly wait: (ms: number) => Promise<void>;
   private readonly youngMs: number;
   private readonly loopHoldMs: number;
+  private readonly noun: string;
 
   constructor(private readonly options: VerdictOptions) {
     this.now = options.now ?? Date.now;
+    this.wait = options.wait ?? sleep;
     this.youngMs = options.youngMs ?? 1000;
     this.loopHoldMs = options.loopHoldMs ?? 30_000;
     this.noun = options.noun ?? 'cookie';
   }
 
-  private readonly noun: string;
-
   /**
-   * For a 401 on `subject`'s generation: what the backend says of the credential. A challenge
-   * that names the credential (RFC 6750 `invalid_token`) or the request (`insufficient_scope`)
-   * is the backend's own answer, so no probe is asked; `unknown` asks the probe.
+   * For a 401 on `subject`'s generation that reached the daemon at `receivedAt` (epoch ms, by
+   * this object's clock): what the backend says of the credential. A challenge that names the
+   * credential (RFC 6750 `invalid_token`) or the request (`insufficient_scope`) is the backend's
+   * own answer, so no probe is asked; `unknown` asks a probe sent after `receivedAt`.
    */
-  async onUnauthorized(subject: Subject, challenge: Challenge = 'unknown'): Promise<Verdict> {
+  async onUnauthorized(subject: Subject, challenge: Challenge = 'unknown', receivedAt = this.now()): Promise<Verdict> {
     // A credential the backend refused stays refused: the rest of a storm needs no probe of its own.
-    if (subject.generation === this.lastDeadGeneration) return { state: 'dead', reason: `the backend refused this ${this.noun} moments ago`, shared: true };
+    if (subject.generation === this.lastDeadGeneration) return this.refused();
     if (challenge === 'dead') {
       this.recordDeath(subject);
       return { state: 'dead', reason: "the backend's challenge says the token is invalid (invalid_token)", shared: false };
     }
     if (challenge === 'authorization') return { state: 'alive', reason: "the backend's challenge says the request needs more than the token grants (insufficient_scope)", shared: true };
-    const a = this.authorization;
-    if (a && a.generation === subject.generation && this.now() - a.at < this.options.reuseMs) {
-      return { state: 'alive', reason: 'the session was confirmed alive moments ago', shared: true };
-    }
-    const { result, shared } = this.probeShared(subject);
+    const latest = this.latest;
+    const { result, sent } = latest && latest.generation === subject.generation && latest.startedAt >= receivedAt ? { result: latest.result, sent: Promise.resolve(false) } : this.nextProbe(subject);
     const answer = await result;
-    if (answer.state === 'alive') this.authorization = { generation: subject.generation, at: this.now() };
     if (answer.state === 'dead') this.recordDeath(subject);
-    return { state: answer.state, reason: answer.state === 'alive' ? 'the backend knows the session' : answer.reason, shared };
+    return this.verdict(answer, !(await sent));
   }
 
-  /** For the periodic validity check: a probe of its own (or the one in flight), never a reused answer. */
-  async check(subject: Subject): Promise<Verdict> {
-    const { result, shared } = this.probeShared(subject);
+  /**
+   * For the periodic validity check, or a credential a pass brought: the probe in flight if it
+   * was sent at or after `notBefore`, else a probe of its own sent now. Never a spaced wait.
+   */
+  async check(subject: Subject, notBefore = -Infinity): Promise<Verdict> {
+    const latest = this.latest;
+    const joined = latest && latest.generation === subject.generation && latest.startedAt >= notBefore && !latest.answered;
+    const result = joined ? latest.result : this.send(subject);
     const answer = await result;
     if (answer.state === 'dead') this.recordDeath(subject);
-    return { state: answer.state, reason: answer.state === 'alive' ? 'the backend knows the session' : answer.reason, shared };
+    return this.verdict(answer, Boolean(joined));
   }
 
   /** The loop the guard sees now, or undefined. */
@@ -138,19 +165,55 @@ export class Verdicts {
     this.lastYoung = { ageMs, at, message: loopMessage(ageMs) };
   }
 
-  private probeShared(subject: Subject): { result: Promise<CredentialCheck>; shared: boolean } {
-    const running = this.inflight.get(subject.generation);
-    if (running) return { result: running, shared: true };
-    const result = this.options.probe(subject.cookie).finally(() => this.inflight.delete(subject.generation));
-    this.inflight.set(subject.generation, result);
-    return { result, shared: false };
+  private send(subject: Subject): Promise<CredentialCheck> {
+    const probe: Probe = { generation: subject.generation, startedAt: this.now(), answered: false, result: this.options.probe(subject.cookie) };
+    void probe.result.finally(() => (probe.answered = true)).catch(() => undefined);
+    this.latest = probe;
+    return probe.result;
+  }
+
+  /**
+   * The next probe of the generation: sent at once when the spacing allows, else the one
+   * scheduled, shared. `sent` is true for the one caller whose probe went out.
+   */
+  private nextProbe(subject: Subject): { result: Promise<CredentialCheck>; sent: Promise<boolean> } {
+    const s = this.scheduled;
+    if (s && s.generation === subject.generation) return { result: s.result, sent: Promise.resolve(false) };
+    const latest = this.latest;
+    const waitMs = latest && latest.generation === subject.generation ? latest.startedAt + this.options.spacingMs - this.now() : 0;
+    if (waitMs <= 0) return { result: this.send(subject), sent: Promise.resolve(true) };
+    let settle: (answer: CredentialCheck) => void = () => undefined;
+    const early = new Promise<CredentialCheck>((resolve) => (settle = resolve));
+    const later = this.wait(waitMs).then(() => {
+      // Answered early by a refusal: nothing left to ask.
+      if (this.scheduled !== scheduled) return undefined;
+      this.scheduled = undefined;
+      return this.send(subject);
+    });
+    const scheduled: Scheduled = { generation: subject.generation, settle, result: Promise.race([early, later.then((answer) => answer ?? early)]) };
+    this.scheduled = scheduled;
+    // Settled early means no probe of this schedule went out, or ever will.
+    return { result: scheduled.result, sent: Promise.race([early.then(() => false), later.then(() => true, () => true)]) };
+  }
+
+  private refused(): Verdict {
+    return { state: 'dead', reason: `the backend refused this ${this.noun} moments ago`, shared: true };
+  }
+
+  private verdict(answer: CredentialCheck, shared: boolean): Verdict {
+    return { state: answer.state, reason: answer.state === 'alive' ? 'the backend knows the session' : answer.reason, shared };
   }
 
   /** Counts a refused cookie once per generation; YOUNG_REFUSALS young refusals in a row raise the guard. */
   private recordDeath(subject: Subject): void {
     if (subject.generation === this.lastDeadGeneration) return;
     this.lastDeadGeneration = subject.generation;
-    if (this.authorization?.generation === subject.generation) this.authorization = undefined;
+    // 401s waiting for a spaced probe of this credential have their answer now.
+    const s = this.scheduled;
+    if (s && s.generation === subject.generation) {
+      this.scheduled = undefined;
+      s.settle({ state: 'dead', reason: `the backend refused this ${this.noun} moments ago` });
+    }
     const at = this.now();
     const ageMs = subject.obtainedAt === undefined ? Infinity : Math.max(0, at - subject.obtainedAt);
     if (ageMs >= this.youngMs) {

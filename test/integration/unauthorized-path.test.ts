@@ -74,7 +74,7 @@ describe('the 401 path asks the backend', { skip }, () => {
     }
   });
 
-  test('a service account without the rights gets the backend\'s own 401 on an admin path: 100 requests, no login, one probe', async (t) => {
+  test('a service account without the rights gets the backend\'s own 401 on an admin path: 100 requests, no login, one probe per 250 ms', async (t) => {
     const { stack, daemon } = await stackWithDaemon({}, async (s) => {
       // The service account is an ordinary user: it may log in but is not a server admin.
       const res = await fetch(`${s.couch.url}/_users/org.couchdb.user:reader`, {
@@ -97,8 +97,8 @@ describe('the 401 path asks the backend', { skip }, () => {
     assert.match(results[0]!.body, /You are not a server admin/, 'the body is the backend\'s own');
     await stack.couch.settle();
     assert.equal(stack.couch.logins(), logins, 'a 401 about the request never costs a login');
-    // One probe answers every 401 that arrives while it runs and for 250 ms after it; a loaded
-    // machine can spread the burst's arrival at the fallback over longer than that.
+    // A 401 is answered by the first probe sent after it arrived, and probes go out at most once
+    // per 250 ms; a loaded machine can spread the burst's arrival at the fallback over longer.
     const probes = await counter(stack, 'session_refresher_probes_total{session="couch",trigger="unauthorized",result="alive"}');
     const burstMs = Date.now() - began;
     assert.ok(probes >= 1 && probes <= 1 + Math.floor(burstMs / 250), `${probes} probes for a burst of ${burstMs} ms`);

@@ -1,7 +1,7 @@
 /**
- * The 401 path's questions to the backend: one probe per burst, an authorization answer that
- * stands for a short while, and the loop guard. The probe is a stand-in that answers when the
- * test says so; the clock is injected.
+ * The 401 path's questions to the backend: one probe per burst, only answers sent after the 401
+ * arrived, probes spaced for a client hammering a forbidden path, and the loop guard. The probe
+ * is a stand-in that answers when the test says so; the clock and the spacing timer are injected.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -29,12 +29,34 @@ function backend() {
   };
 }
 
-function setup(reuseMs = 1000) {
-  const b = backend();
-  let clock = 1_000_000;
-  const verdicts = new Verdicts({ probe: b.probe, now: () => clock, reuseMs, youngMs: 2000, loopHoldMs: 30_000 });
-  return { b, verdicts, tick: (ms: number) => (clock += ms), now: () => clock };
+/** A spacing timer the test fires by hand; `waits` holds the delays asked for. */
+function timer() {
+  const waits: number[] = [];
+  const pending: (() => void)[] = [];
+  return {
+    waits,
+    wait: (ms: number) => {
+      waits.push(ms);
+      return new Promise<void>((resolve) => pending.push(resolve));
+    },
+    fire() {
+      const next = pending.shift();
+      assert.ok(next, 'no spaced probe is waiting');
+      next();
+    },
+  };
 }
+
+function setup(spacingMs = 1000) {
+  const b = backend();
+  const t = timer();
+  let clock = 1_000_000;
+  const verdicts = new Verdicts({ probe: b.probe, now: () => clock, spacingMs, wait: t.wait, youngMs: 2000, loopHoldMs: 30_000 });
+  return { b, t, verdicts, tick: (ms: number) => (clock += ms), now: () => clock };
+}
+
+/** Lets queued promise callbacks run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const subject = (generation: number, obtainedAt: number | undefined): Subject => ({ generation, cookie: `AuthSession=g${generation}`, obtainedAt });
 
@@ -49,19 +71,64 @@ describe('Verdicts.onUnauthorized', () => {
     assert.equal(answers.filter((a) => !a.shared).length, 1, 'exactly one caller sent the probe');
   });
 
-  it('reuses an alive answer for 401s on the same generation within reuseMs, then asks again', async () => {
-    const { b, verdicts, tick, now } = setup(1000);
+  it('answers a 401 that arrives while an older probe runs with the next probe, not the older one', async () => {
+    const { b, t, verdicts, tick, now } = setup(250);
+    const periodic = verdicts.check(subject(3, now() - 60_000));
+    tick(5);
+    const late = verdicts.onUnauthorized(subject(3, now() - 60_000));
+    b.answer(ALIVE);
+    assert.equal((await periodic).state, 'alive');
+    await settle();
+    assert.equal(b.calls.length, 1, 'the next probe waits for the spacing');
+    assert.deepEqual(t.waits, [245], 'the next probe goes out 250 ms after the last one was sent');
+    t.fire();
+    await settle();
+    assert.equal(b.calls.length, 2, 'the session may have died between the older probe and this 401');
+    b.answer(DEAD);
+    assert.deepEqual(await late, { state: 'dead', reason: DEAD.reason, shared: false });
+  });
+
+  it('costs one probe per spacingMs for a client hammering a forbidden path, every 401 in between sharing the next one', async () => {
+    const { b, t, verdicts, tick, now } = setup(250);
     const first = verdicts.onUnauthorized(subject(3, now() - 60_000));
     b.answer(ALIVE);
-    assert.equal((await first).state, 'alive');
-    tick(999);
-    assert.deepEqual(await verdicts.onUnauthorized(subject(3, undefined)), { state: 'alive', reason: 'the session was confirmed alive moments ago', shared: true });
-    assert.equal(b.calls.length, 1, 'a client hammering a forbidden path costs no more probes inside the window');
+    assert.deepEqual(await first, { state: 'alive', reason: 'the backend knows the session', shared: false });
+    tick(10);
+    const burst = Array.from({ length: 20 }, () => verdicts.onUnauthorized(subject(3, now() - 60_000)));
+    await settle();
+    assert.equal(b.calls.length, 1, 'no probe inside the spacing');
+    t.fire();
+    await settle();
+    assert.equal(b.calls.length, 2, 'one probe for the whole burst');
+    b.answer(ALIVE);
+    const answers = await Promise.all(burst);
+    assert.deepEqual(new Set(answers.map((a) => a.state)), new Set(['alive']));
+    assert.equal(answers.filter((a) => !a.shared).length, 1, 'exactly one caller counts as having sent it');
+  });
+
+  it('wakes every 401 waiting for the next probe as soon as the backend refuses the cookie, and sends no more probes', async () => {
+    const { b, t, verdicts, tick, now } = setup(250);
+    const first = verdicts.onUnauthorized(subject(3, now() - 60_000));
     tick(1);
-    const later = verdicts.onUnauthorized(subject(3, undefined));
-    assert.equal(b.calls.length, 2, 'after the window a 401 is fresh evidence again');
+    const waiting = Array.from({ length: 10 }, () => verdicts.onUnauthorized(subject(3, now() - 60_000)));
     b.answer(DEAD);
-    assert.equal((await later).state, 'dead');
+    assert.equal((await first).state, 'dead');
+    const answers = await Promise.all(waiting);
+    assert.deepEqual(new Set(answers.map((a) => a.state)), new Set(['dead']), 'answered before the spacing timer fired');
+    assert.equal(answers.filter((a) => !a.shared).length, 0, 'none of them sent a probe');
+    t.fire();
+    await settle();
+    assert.equal(b.calls.length, 1, 'the spaced probe is not sent once the answer is known');
+  });
+
+  it('answers a 401 with a probe sent after it arrived, without waiting for the spacing', async () => {
+    const { b, verdicts, now } = setup(250);
+    const first = verdicts.onUnauthorized(subject(3, now() - 60_000));
+    const same = verdicts.onUnauthorized(subject(3, now() - 60_000));
+    assert.equal(b.calls.length, 1, 'the second 401 arrived no later than the probe was sent: it shares it');
+    b.answer(ALIVE);
+    assert.equal((await first).state, 'alive');
+    assert.deepEqual(await same, { state: 'alive', reason: 'the backend knows the session', shared: true });
   });
 
   it('does not reuse an alive answer for another generation', async () => {
@@ -77,12 +144,14 @@ describe('Verdicts.onUnauthorized', () => {
   });
 
   it('never reuses a periodic probe\'s alive answer for a 401', async () => {
-    const { b, verdicts, now } = setup();
+    const { b, t, verdicts, tick, now } = setup();
     const periodic = verdicts.check(subject(3, now() - 60_000));
     b.answer(ALIVE);
     await periodic;
+    tick(2000);
     const after401 = verdicts.onUnauthorized(subject(3, now() - 60_000));
     assert.equal(b.calls.length, 2, 'the session may have died between the periodic probe and the 401');
+    assert.deepEqual(t.waits, [], 'past the spacing, the probe goes out at once');
     b.answer(DEAD);
     assert.equal((await after401).state, 'dead');
   });
