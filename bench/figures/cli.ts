@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseYamlConfig } from '../../src/config/yaml-file.js';
 import { CLI } from '../../test/helpers/paths.js';
 import { placeholderInclude } from '../../test/helpers/nginx.js';
 import { clockMs } from '../lib/client.js';
@@ -21,6 +22,25 @@ import { stepTimes } from '../lib/steps.js';
 /** Issue goals: a no-op costs at most this many times `node -e 0`; a forced refresh at most its floor plus this. */
 const NOOP_GOAL = 1.3;
 const FORCED_GOAL_MS = 40;
+/**
+ * Parsing a configuration with sixteen times the keys may take at most this many times as long:
+ * linear parsing gives about 16, yaml's own repeated-key check (each key against every earlier
+ * one) gave 48-59, and a config file may hold thousands of keys before its size bound.
+ */
+const YAML_SCALING_GOAL = 32;
+
+/** Median ms of parsing `n` distinct top-level keys, over `rounds` parses. */
+function yamlParseMs(n: number, rounds: number): number {
+  const text = Array.from({ length: n }, (_, i) => `k${i}: 1`).join('\n');
+  const times = Array.from({ length: rounds }, () => {
+    const started = clockMs();
+    const problems: string[] = [];
+    parseYamlConfig(text, problems);
+    if (problems.length > 0) throw new Error(`the generated config did not parse: ${problems[0]}`);
+    return clockMs() - started;
+  });
+  return median(times);
+}
 
 const SCRIPT = fileURLToPath(new URL('../../../bench/refresh-with-curl.sh', import.meta.url));
 
@@ -92,6 +112,10 @@ export async function cliWallTime(ctx: BenchContext, stack: BenchStack): Promise
     // What a forced refresh cannot avoid: starting Node, one login, one nginx -t.
     const floor = med('nodeBare') + steps.loginMs + steps.nginxTestMs;
     const noopRatio = ratio('cliNoop', 'nodeBare');
+    yamlParseMs(16_000, 2);
+    const yamlSmall = yamlParseMs(1_000, 9);
+    const yamlLarge = yamlParseMs(16_000, 9);
+    const yamlRatio = yamlLarge / yamlSmall;
     return {
       id: 5,
       title: 'CLI: refresh-now wall time vs the same steps in a shell script with curl',
@@ -108,12 +132,19 @@ export async function cliWallTime(ctx: BenchContext, stack: BenchStack): Promise
           goal: `<= +${FORCED_GOAL_MS} ms`,
           met: med('cliFull') - floor <= FORCED_GOAL_MS,
         },
+        {
+          figure: '5 CLI',
+          measure: 'config parse, 16,000 keys / 1,000 keys (linear is about 16x)',
+          value: `${fixed(yamlRatio, 1)}x (${ms(yamlLarge)} / ${ms(yamlSmall)})`,
+          goal: `< ${YAML_SCALING_GOAL}x`,
+          met: yamlRatio < YAML_SCALING_GOAL,
+        },
       ],
       notes: [
         `${runs.length} run(s) of ${noops} no-op and ${fulls} forced runs each, interleaved; medians of per-run medians.`,
         'The shell script has its own nginx and include (same config), so neither side sees the other\'s include as edited by hand.',
       ],
-      data: { runs, steps, node: process.version },
+      data: { runs, steps, node: process.version, yamlParseMs: { keys1000: yamlSmall, keys16000: yamlLarge } },
     };
   } finally {
     await shellNginx.stop();
