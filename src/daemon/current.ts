@@ -1,9 +1,9 @@
 /**
  * The session as nginx should be using it now, read from the include and the state file.
  */
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import type { AnySessionConfig } from '../config/schema.js';
-import { snapshot } from '../refresh/fresh.js';
+import { snapshot, type SessionSnapshot } from '../refresh/fresh.js';
 import { parseIncludeCookie } from '../render/include.js';
 import { statePath } from '../state/store.js';
 
@@ -26,7 +26,7 @@ export interface CurrentSession {
 /** A session read from disk, apart from what depends on the clock. */
 type OnDisk = Omit<CurrentSession, 'valid'> & { intact: boolean };
 
-function describe(snap: Awaited<ReturnType<typeof snapshot>>, session: AnySessionConfig): OnDisk {
+function describe(snap: SessionSnapshot, session: AnySessionConfig): OnDisk {
   const state = snap.state;
   const text = snap.include?.toString('utf8');
   const cookie = text === undefined ? undefined : parseIncludeCookie(text, session.variable);
@@ -55,11 +55,16 @@ export async function readCurrent(stateDir: string, session: AnySessionConfig, n
 
 /**
  * What identifies a file's bytes without reading them: every write of ours replaces the file by
- * a rename (a new inode), and any write in place changes its ctime.
+ * a rename (a new inode), and any write in place changes its ctime. For the same key to come back
+ * after a change, an inode would have to be reused at the same size within one tick of the
+ * file system's clock, by three replacements in a row: our writes are a login apart.
+ *
+ * lstat is synchronous: two metadata calls on a local directory take microseconds, where the
+ * thread pool's round trip takes a fraction of a millisecond on every 401.
  */
-async function identity(path: string): Promise<string> {
+function identity(path: string): string {
   try {
-    const s = await lstat(path, { bigint: true });
+    const s = lstatSync(path, { bigint: true });
     return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}`;
   } catch (error) {
     return `unreadable:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
@@ -67,13 +72,14 @@ async function identity(path: string): Promise<string> {
 }
 
 /**
- * readCurrent for the request path: every 401 asks what the session is, and a storm asks a
- * thousand times at once. Two lstat calls tell whether the include and the state file are
- * still the ones last read; only then are the bytes read and hashed again. Whoever changed
- * them (this daemon, refresh-now, a hand edit), the next call sees it.
+ * readCurrent for the daemon: every 401 asks what the session is, a storm asks a thousand times
+ * at once, and a pass reads the same two files again under the lock. Two lstat calls tell
+ * whether the include and the state file are still the ones last read; only then are the bytes
+ * read and hashed again. Whoever changed them (this daemon, refresh-now, a hand edit), the next
+ * call sees it.
  */
 export class CurrentReader {
-  private last: { key: string; disk: OnDisk } | undefined;
+  private last: { key: string; snap: SessionSnapshot; disk: OnDisk } | undefined;
 
   constructor(
     private readonly stateDir: string,
@@ -81,12 +87,21 @@ export class CurrentReader {
   ) {}
 
   async read(now = Date.now()): Promise<CurrentSession> {
-    const key = (await Promise.all([identity(statePath(this.stateDir, this.session.name)), identity(this.session.include)])).join('|');
+    return at((await this.load()).disk, now);
+  }
+
+  /** What `snapshot` would read now (the same bytes, shared: not to be modified). */
+  async snapshot(): Promise<SessionSnapshot> {
+    return (await this.load()).snap;
+  }
+
+  private async load(): Promise<{ snap: SessionSnapshot; disk: OnDisk }> {
+    const key = `${identity(statePath(this.stateDir, this.session.name))}|${identity(this.session.include)}`;
     if (this.last?.key !== key) {
-      const disk = describe(await snapshot(this.stateDir, this.session), this.session);
+      const snap = await snapshot(this.stateDir, this.session);
       // Cache only what was read under the key checked before it: a change in between is seen next time.
-      this.last = { key, disk };
+      this.last = { key, snap, disk: describe(snap, this.session) };
     }
-    return at(this.last.disk, now);
+    return this.last;
   }
 }

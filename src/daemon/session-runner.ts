@@ -18,6 +18,7 @@ import { sessionSecret } from '../credentials/secret.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
+import { snapshot } from '../refresh/fresh.js';
 import { recordAlert } from '../refresh/record.js';
 import { blankExpiredSession, reinstallInclude } from '../refresh/repair.js';
 import { Background } from './background.js';
@@ -95,11 +96,15 @@ export class SessionRunner {
   private readonly background: Background;
   /** The session's credential kind: what the backend is asked, and the header replays carry. */
   private readonly kind: CredentialKind;
+  /** ctx.deps, with this session's state and include read through the reader. */
+  private readonly deps: RefreshDeps;
 
   constructor(private readonly ctx: RunnerContext) {
     this.name = ctx.session.name;
     this.background = new Background(ctx.log);
     this.reader = new CurrentReader(ctx.config.state_dir, ctx.session);
+    const read = ctx.deps.snapshot ?? snapshot;
+    this.deps = { ...ctx.deps, snapshot: (dir, s) => (dir === ctx.config.state_dir && s === ctx.session ? this.reader.snapshot() : read(dir, s)) };
     this.kind = ctx.deps.credentials(ctx.session);
     const probe = this.kind.probe;
     this.verdicts = new Verdicts({
@@ -338,7 +343,7 @@ export class SessionRunner {
     while (this.installs.size > 0) await Promise.allSettled([...this.installs]);
     const current = await this.current();
     if (current.valid || this.stopped) return;
-    const restored = this.lastGoodInclude ? await reinstallInclude(this.ctx.config, this.ctx.session, this.ctx.deps, this.lastGoodInclude).catch(() => false) : false;
+    const restored = this.lastGoodInclude ? await reinstallInclude(this.ctx.config, this.ctx.session, this.deps, this.lastGoodInclude).catch(() => false) : false;
     if (!restored) await this.refresh('watch', {});
   }
 
@@ -387,8 +392,8 @@ export class SessionRunner {
 
   /** One pipeline pass; with a fleet, the fleet decides whether it logs in or installs another node's cookie. */
   private pass(options: RefreshOptions): Promise<RefreshOutcome> {
-    const { config, session, deps, fleet } = this.ctx;
-    const local = (generation?: number) => refreshSession(config, session, deps, { ...options, generation, deferReload: true });
+    const { config, session, fleet } = this.ctx;
+    const local = (generation?: number) => refreshSession(config, session, this.deps, { ...options, generation, deferReload: true });
     if (!fleet) return local();
     return fleet.refresh(options.ifGenerationAtMost ?? this.seen.generation, options.urgent === true || options.force === true, local);
   }
@@ -447,7 +452,7 @@ export class SessionRunner {
     const current = await this.current();
     if (current.valid || !current.cookie) return;
     try {
-      await blankExpiredSession(this.ctx.config, this.ctx.session, this.ctx.deps);
+      await blankExpiredSession(this.ctx.config, this.ctx.session, this.deps);
     } catch (error) {
       this.ctx.log.error({ err: error }, 'could not blank the expired session');
     }

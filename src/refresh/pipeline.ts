@@ -30,6 +30,11 @@ export interface RefreshDeps extends InstallDeps, ReloadDeps {
   now: () => Date;
   /** The credential kind of a session (see credentials/factory.ts). */
   credentials: (session: AnySessionConfig) => CredentialKind;
+  /**
+   * Reads a session's state file and include under the lock; default: from disk. The daemon
+   * serves them from its reader while their identity on disk is unchanged (see daemon/current.ts).
+   */
+  snapshot?: ((stateDir: string, session: AnySessionConfig) => Promise<SessionSnapshot>) | undefined;
 }
 
 /** The default I/O for a configuration. */
@@ -89,7 +94,7 @@ export async function refreshSession(config: Config, session: AnySessionConfig, 
   await ensureStateDir(config.state_dir);
   const log = deps.log.child({ session: session.name });
   const outcome = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
-    const snap = await snapshot(config.state_dir, session);
+    const snap = await (deps.snapshot ?? snapshot)(config.state_dir, session);
     try {
       return await pass(config, session, deps, snap, options, log);
     } catch (error) {

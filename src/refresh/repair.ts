@@ -19,7 +19,7 @@ import { reloadOwed, type RefreshDeps, type RefreshOutcome } from './pipeline.js
 export async function blankExpiredSession(config: Config, session: AnySessionConfig, deps: RefreshDeps): Promise<RefreshOutcome> {
   await ensureStateDir(config.state_dir);
   const written = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
-    const snap = await snapshot(config.state_dir, session);
+    const snap = await (deps.snapshot ?? snapshot)(config.state_dir, session);
     if (snap.problem) throw snap.problem;
     const state = snap.state ?? { generation: 0 };
     const generation = Math.max(state.generation, parseIncludeGeneration(snap.include?.toString('utf8') ?? '', session.variable) ?? 0);
@@ -45,7 +45,7 @@ export async function blankExpiredSession(config: Config, session: AnySessionCon
  */
 export async function reinstallInclude(config: Config, session: AnySessionConfig, deps: RefreshDeps, text: Buffer): Promise<boolean> {
   const generation = await withSessionLock(config.state_dir, session.name, config.lock_timeout * 1000, async () => {
-    const snap = await snapshot(config.state_dir, session);
+    const snap = await (deps.snapshot ?? snapshot)(config.state_dir, session);
     if (snap.problem) throw snap.problem;
     const wanted = sha256(text);
     if (snap.state?.include_sha256 !== wanted) return undefined;
