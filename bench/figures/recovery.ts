@@ -10,13 +10,18 @@
  * exited (until then a request can still land on an old worker, carry the old cookie and take
  * the cheaper stale-generation replay, which is not what is measured here). Normal requests are
  * timed in between, one untimed first. Every request opens its own loopback connection.
- * Where the time goes comes from the daemon's own log lines (pino, 1 ms resolution).
+ * Where the time goes comes from the daemon's own log lines: the fallback's `decide_ms` (the
+ * request's arrival -> a cookie to replay with: probe, lock, login) and `replay_ms` (the replay to
+ * the backend and the answer streamed back), 0.01 ms resolution; the phases in between from the
+ * lines' timestamps (pino, 1 ms resolution).
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { loadConfig } from '../../src/config/load.js';
 import { daemonSchema } from '../../src/config/schema.js';
 import type { Couch } from '../../test/helpers/couch.js';
 import type { Daemon } from '../../test/helpers/daemon.js';
 import { clockMs, timedGet } from '../lib/client.js';
+import { recoveryFileWork } from '../lib/file-work.js';
 import { waitForChildren } from '../lib/proc.js';
 import { fixed, ms, type BenchContext, type FigureResult } from '../lib/report.js';
 import type { BenchStack } from '../lib/stack.js';
@@ -35,6 +40,14 @@ const NORMAL_PER_ROUND = 5;
 const SPACING_MS = 1100;
 
 /** Times from the daemon's log lines, ms; which step waits for which is up to the daemon. */
+/** The fallback's own timings of one recovery, from its "request replayed" line, ms. */
+interface Handler {
+  decide: number;
+  replay: number;
+  /** The client's whole request minus the two: nginx, the backend's 401, the hops to and from the daemon. */
+  outside: number;
+}
+
 interface Phases {
   /** Request sent -> the probe's verdict (nginx, 401 from the backend, fallback, GET /_session). */
   toVerdict: number;
@@ -65,6 +78,7 @@ interface RunResult {
   ratioP50: number;
   ratioP99: number;
   phasesMedian: Phases;
+  handlerMedian: Handler;
   recoveryMs: number[];
 }
 
@@ -85,7 +99,8 @@ async function oneRun(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon
   const url = stack.nginx.url + REQUEST_PATH;
   const normal: number[] = [];
   const recovery: number[] = [];
-  const phases: Phases[] = [];
+  const phases: { [K in keyof Phases]: number | undefined }[] = [];
+  const handler: Handler[] = [];
   let failures = 0;
   const failed: Failure[] = [];
   let generation = Number(await stack.nginx.generation());
@@ -115,14 +130,20 @@ async function oneRun(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon
     if (s.status !== 200) failed.push({ status: s.status, ...(s.body ? { body: s.body } : {}), ...(s.error ? { error: s.error } : {}), daemon: after.map((e) => `${String(e.level)} ${String(e.msg)} ${String(e.outcome ?? e.reason ?? '')}`) });
     const t = (msg: string) => eventTime(after.find((e) => e.msg === msg));
     const [verdict, login, written, reloaded, done] = [t('a 401 on the current cookie: replacing it'), t('logging in'), t('include written and accepted by nginx -t'), t('nginx reloaded'), eventTime(replayed)];
-    if (verdict && login && written && reloaded && done) phases.push({ toVerdict: verdict - sentAt, toLogin: login - sentAt, loginToReplayed: done - login, loginToTested: written - login, loginToReloaded: reloaded - login });
+    // Each phase on its own: a line missing from one recovery leaves the others measured.
+    const span = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? to - from : undefined);
+    phases.push({ toVerdict: span(sentAt, verdict), toLogin: span(sentAt, login), loginToReplayed: span(login, done), loginToTested: span(login, written), loginToReloaded: span(login, reloaded) });
+    if (s.status === 200 && typeof replayed?.decide_ms === 'number' && typeof replayed.replay_ms === 'number') {
+      handler.push({ decide: replayed.decide_ms, replay: replayed.replay_ms, outside: s.ms - replayed.decide_ms - replayed.replay_ms });
+    }
     if ((i + 1) % 50 === 0) ctx.say(`  fig 2: ${i + 1}/${invalidations} invalidations, recovery p50 ${ms(median(recovery))}`);
   }
   const nP50 = percentile(normal, 50);
   const nP99 = percentile(normal, 99);
   const rP50 = percentile(recovery, 50);
   const rP99 = percentile(recovery, 99);
-  const pm = (k: keyof Phases) => median(phases.map((p) => p[k]));
+  const pm = (k: keyof Phases) => median(phases.flatMap((p) => { const v = p[k]; return v === undefined ? [] : [v]; }));
+  const hm = (k: keyof Handler) => median(handler.map((h) => h[k]));
   return {
     invalidations: recovery.length,
     failures,
@@ -132,6 +153,7 @@ async function oneRun(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon
     ratioP50: rP50 / nP50,
     ratioP99: rP99 / nP99,
     phasesMedian: { toVerdict: pm('toVerdict'), toLogin: pm('toLogin'), loginToReplayed: pm('loginToReplayed'), loginToTested: pm('loginToTested'), loginToReloaded: pm('loginToReloaded') },
+    handlerMedian: { decide: hm('decide'), replay: hm('replay'), outside: hm('outside') },
     recoveryMs: recovery.map((v) => Math.round(v * 100) / 100),
   };
 }
@@ -171,6 +193,7 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
     ctx.say(`  fig 2 run ${r + 1}: normal p50 ${ms(run.normal.p50)} p99 ${ms(run.normal.p99)}; recovery p50 ${ms(run.recovery.p50)} p99 ${ms(run.recovery.p99)}`);
   }
   const ref = await stepTimes(stack, 10);
+  const files = await recoveryFileWork(loadConfig({ path: stack.configPath, env: {} }).config.sessions[0]!);
   const quiet = await quietWindow(ctx, stack, couch, ctx.quick ? 10 : 30);
   const med = (f: (r: RunResult) => number) => median(runs.map(f));
   const ratioP50 = med((r) => r.ratioP50);
@@ -179,6 +202,8 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
   const phase = (k: keyof Phases) => med((r) => r.phasesMedian[k]);
   const floor = med((r) => r.normal.p50) + ref.unauthorizedMs + ref.probeMs + ref.loginMs;
   const overhead = med((r) => r.recovery.p50) - floor;
+  const handler = (k: keyof Handler) => med((r) => r.handlerMedian[k]);
+  const decideShare = handler('decide') - ref.probeMs - ref.loginMs;
   return {
     id: 2,
     title: 'Recovery: first request after the session is invalidated',
@@ -188,6 +213,13 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
       { figure: '2 recovery', measure: 'p99: recovery / normal', value: `${fixed(ratioP99, 1)}x (${ms(med((r) => r.recovery.p99))} / ${ms(med((r) => r.normal.p99))})`, goal: `< ${GOAL}x`, met: ratioP99 < GOAL },
       { figure: '2 recovery', measure: 'daemon log, median: sent -> probe says dead / logging in; then from logging in: replay answered / nginx -t passed / reloaded', value: `${ms(phase('toVerdict'))} / ${ms(phase('toLogin'))}; ${ms(phase('loginToReplayed'))} / ${ms(phase('loginToTested'))} / ${ms(phase('loginToReloaded'))}` },
       { figure: '2 recovery', measure: 'alone, same run: the backend\'s 401 / one probe / one login / one nginx -t (direct)', value: `${ms(ref.unauthorizedMs)} / ${ms(ref.probeMs)} / ${ms(ref.loginMs)} / ${ms(ref.nginxTestMs)}` },
+      {
+        figure: '2 recovery',
+        measure: 'the fallback\'s own timings, median: deciding (arrival -> a cookie: probe, lock, login) / the replay / outside the daemon (the rest of the request: nginx, the backend\'s 401, the hops)',
+        value: `${ms(handler('decide'))} / ${ms(handler('replay'))} / ${ms(handler('outside'))}`,
+      },
+      { figure: '2 recovery', measure: 'of it, the file work alone (read the session, take the lock, read it under the lock), in-process, p50 / p99', value: `${fixed(files.p50, 3)} ms / ${fixed(files.p99, 3)} ms` },
+      { figure: '2 recovery', measure: 'deciding over one probe + one login alone: the daemon\'s own share of deciding', value: `${ms(decideShare)} (${ms(handler('decide'))} - ${ms(ref.probeMs)} - ${ms(ref.loginMs)})` },
       {
         figure: '2 recovery',
         measure: 'p50 over its floor (normal request + 401 + probe + login, each alone): the daemon\'s own overhead',
@@ -209,6 +241,6 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
       'The daemon log times (1 ms resolution) show whether the replay waits for nginx -t and the reload.',
       'daemon.max_reloads_per_minute is 10000 in the bench config (default 12), or back-to-back invalidations would wait for the reload cap.',
     ],
-    data: { invalidations, runs, references: ref, quietWindowsMs: quiet.windows },
+    data: { invalidations, runs, references: ref, quietWindowsMs: quiet.windows, decideShareMs: decideShare, fileWorkMs: files },
   };
 }
