@@ -26,7 +26,7 @@ import { waitForChildren } from '../lib/proc.js';
 import { fixed, ms, type BenchContext, type FigureResult } from '../lib/report.js';
 import type { BenchStack } from '../lib/stack.js';
 import { median, percentile } from '../lib/stats.js';
-import { stepTimes } from '../lib/steps.js';
+import { quietChain, stepTimes } from '../lib/steps.js';
 import { REQUEST_PATH } from './paths.js';
 
 const GOAL = 3;
@@ -122,10 +122,14 @@ async function oneRun(ctx: BenchContext, stack: BenchStack, couch: Couch, daemon
     lastLogin = Date.now();
     if (s.status !== 200) failures++;
     recovery.push(s.ms);
-    generation++;
+    // Wait for this recovery's own generation (the replay line names it) and its reload, so the
+    // next round starts quiet: counting generations here would drift by one whenever the daemon
+    // renewed at start, and each round would then overlap the previous one's nginx -t and reload.
+    const replayed = await daemon.waitForMsgAfter(mark, /fallback: request replayed/, 5_000).catch(() => undefined);
+    generation = typeof replayed?.generation === 'number' ? replayed.generation : generation + 1;
+    await daemon.waitForMsgAfter(mark, /nginx reloaded/, 10_000).catch(() => undefined);
     await stack.nginx.waitForGeneration(generation);
     await waitForChildren(stack.nginx.pid, 1);
-    const replayed = await daemon.waitForMsgAfter(mark, /fallback: request replayed/, 5_000).catch(() => undefined);
     const after = eventsSince(daemon, mark);
     if (s.status !== 200) failed.push({ status: s.status, ...(s.body ? { body: s.body } : {}), ...(s.error ? { error: s.error } : {}), daemon: after.map((e) => `${String(e.level)} ${String(e.msg)} ${String(e.outcome ?? e.reason ?? '')}`) });
     const t = (msg: string) => eventTime(after.find((e) => e.msg === msg));
@@ -193,6 +197,7 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
     ctx.say(`  fig 2 run ${r + 1}: normal p50 ${ms(run.normal.p50)} p99 ${ms(run.normal.p99)}; recovery p50 ${ms(run.recovery.p50)} p99 ${ms(run.recovery.p99)}`);
   }
   const ref = await stepTimes(stack, 10);
+  const chain = await quietChain(stack, ctx.quick ? 10 : 20, SPACING_MS);
   const files = await recoveryFileWork(loadConfig({ path: stack.configPath, env: {} }).config.sessions[0]!);
   const quiet = await quietWindow(ctx, stack, couch, ctx.quick ? 10 : 30);
   const med = (f: (r: RunResult) => number) => median(runs.map(f));
@@ -202,8 +207,11 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
   const phase = (k: keyof Phases) => med((r) => r.phasesMedian[k]);
   const floor = med((r) => r.normal.p50) + ref.unauthorizedMs + ref.probeMs + ref.loginMs;
   const overhead = med((r) => r.recovery.p50) - floor;
+  // The floor in a recovery's own conditions: the four round trips in a row after quiet, and nginx.
+  const quietFloor = chain.chainMs + chain.nginxHopMs;
+  const quietOverhead = med((r) => r.recovery.p50) - quietFloor;
   const handler = (k: keyof Handler) => med((r) => r.handlerMedian[k]);
-  const decideShare = handler('decide') - ref.probeMs - ref.loginMs;
+  const decideShare = handler('decide') - chain.probeMs - chain.loginMs;
   return {
     id: 2,
     title: 'Recovery: first request after the session is invalidated',
@@ -219,13 +227,19 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
         value: `${ms(handler('decide'))} / ${ms(handler('replay'))} / ${ms(handler('outside'))}`,
       },
       { figure: '2 recovery', measure: 'of it, the file work alone (read the session, take the lock, read it under the lock), in-process, p50 / p99', value: `${fixed(files.p50, 3)} ms / ${fixed(files.p99, 3)} ms` },
-      { figure: '2 recovery', measure: 'deciding over one probe + one login alone: the daemon\'s own share of deciding', value: `${ms(decideShare)} (${ms(handler('decide'))} - ${ms(ref.probeMs)} - ${ms(ref.loginMs)})` },
+      { figure: '2 recovery', measure: 'deciding over the probe + login of that floor: the daemon\'s own share of deciding', value: `${ms(decideShare)} (${ms(handler('decide'))} - ${ms(chain.probeMs)} - ${ms(chain.loginMs)})` },
+      { figure: '2 recovery', measure: 'p50 over its floor measured back to back (normal request + 401 + probe + login, each alone, warm)', value: `${ms(overhead)} (${ms(med((r) => r.recovery.p50))} - ${ms(floor)})` },
       {
         figure: '2 recovery',
-        measure: 'p50 over its floor (normal request + 401 + probe + login, each alone): the daemon\'s own overhead',
-        value: `${ms(overhead)} (${ms(med((r) => r.recovery.p50))} - ${ms(floor)})`,
+        measure: `floor in a recovery's conditions: after ${SPACING_MS} ms of quiet, the 401 / probe / login / request with the new cookie in a row (direct), and what nginx adds to a request`,
+        value: `${ms(chain.chainMs)} (${ms(chain.unauthorizedMs)} / ${ms(chain.probeMs)} / ${ms(chain.loginMs)} / ${ms(chain.replayMs)}) + ${ms(chain.nginxHopMs)}`,
+      },
+      {
+        figure: '2 recovery',
+        measure: 'p50 over that floor: the daemon\'s own overhead',
+        value: `${ms(quietOverhead)} (${ms(med((r) => r.recovery.p50))} - ${ms(quietFloor)})`,
         goal: '<= 1 ms',
-        met: overhead <= 1,
+        met: quietOverhead <= 1,
       },
       { figure: '2 recovery', measure: 'requests that were not 200', value: failures === 0 ? '0' : `${failures} (${runs.flatMap((r) => r.failed).map((f) => f.status || f.error).join(', ')}; details in results.json)`, goal: '0', met: failures === 0 },
       {
@@ -241,6 +255,6 @@ export async function recoveryLatency(ctx: BenchContext, stack: BenchStack, couc
       'The daemon log times (1 ms resolution) show whether the replay waits for nginx -t and the reload.',
       'daemon.max_reloads_per_minute is 10000 in the bench config (default 12), or back-to-back invalidations would wait for the reload cap.',
     ],
-    data: { invalidations, runs, references: ref, quietWindowsMs: quiet.windows, decideShareMs: decideShare, fileWorkMs: files },
+    data: { invalidations, runs, references: ref, floorAfterQuiet: chain, quietWindowsMs: quiet.windows, decideShareMs: decideShare, fileWorkMs: files },
   };
 }
