@@ -115,7 +115,13 @@ export function bodyTooLarge(url: URL, cut: NonNullable<Overflow['cut']>, cause:
 
 /** The https options for a session: its `ca_file` trusted beside the system's CAs. */
 export function tlsOptions(session: Pick<SessionConfig, 'name' | 'ca_file'>): { https?: { certificateAuthority: string[] } } {
-  return session.ca_file ? { https: { certificateAuthority: [...rootCertificates, readCa(session.ca_file, session.name)] } } : {};
+  const ca = caCertificates(session);
+  return ca ? { https: { certificateAuthority: ca } } : {};
+}
+
+/** Node's bundled authorities plus the session's `ca_file`, or undefined without one. Throws ConfigError when the file cannot be read. */
+export function caCertificates(session: Pick<SessionConfig, 'name' | 'ca_file'>): string[] | undefined {
+  return session.ca_file ? [...rootCertificates, readCa(session.ca_file, session.name)] : undefined;
 }
 /** Largest CA bundle read (the system's whole bundle is about 200 KiB). */
 const MAX_CA_FILE_BYTES = 1024 * 1024;

@@ -9,10 +9,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { httpClient, isRequestError } from './http-client.js';
+import { boundedGet } from './bounded-get.js';
 import type { SessionConfig } from '../config/schema.js';
-import { ConfigError } from '../errors.js';
-import { MAX_LOGIN_BODY_BYTES, boundedBody, sessionUrl, tlsOptions, type Overflow } from './login.js';
+import { MAX_LOGIN_BODY_BYTES, caCertificates, sessionUrl } from './login.js';
 
 /** What the backend said of a cookie. `unknown`: it said nothing usable (down, 5xx, not JSON). */
 export type ProbeResult =
@@ -69,35 +68,25 @@ export interface ProbeTarget {
  */
 export async function probeCredential(target: ProbeTarget): Promise<ProbeResult> {
   const { url, session, what } = target;
-  const got = await httpClient();
+  const ca = caCertificates(session);
+  let answer;
   try {
-    const overflow: Overflow = {};
-    const response = await boundedBody(
-      got(url, {
-        headers: { accept: 'application/json', [target.header]: target.value, 'user-agent': 'session-refresher' },
-        agent,
-        throwHttpErrors: false,
-        followRedirect: false,
-        retry: { limit: 0 },
-        timeout: { request: target.timeoutMs ?? Math.min(session.timeout * 1000, 5000) },
-        decompress: false,
-        ...tlsOptions(session),
-      }),
-      overflow,
-    ).catch((error: unknown) => {
-      if (overflow.cut) return undefined;
-      throw error;
+    answer = await boundedGet(url, {
+      headers: { accept: 'application/json', [target.header]: target.value, 'user-agent': 'session-refresher' },
+      agent,
+      timeoutMs: target.timeoutMs ?? Math.min(session.timeout * 1000, 5000),
+      maxBytes: MAX_LOGIN_BODY_BYTES,
+      ca,
     });
-    if (!response) return { state: 'unknown', reason: `${what} answered more than ${MAX_LOGIN_BODY_BYTES} bytes` };
-    const verdict = target.decide(response.statusCode, response.body);
-    if (verdict.state !== 'alive') return { state: verdict.state, reason: verdict.reason };
-    const raw = response.headers['set-cookie'];
-    return { state: 'alive', setCookie: raw === undefined ? [] : [raw].flat(), serverDate: response.headers.date, receivedAt: new Date() };
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = isRequestError(error) ? error.code : 'ERR_UNKNOWN';
+    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'ERR_UNKNOWN';
     return { state: 'unknown', reason: `${what} failed (${code})` };
   }
+  if ('cut' in answer) return { state: 'unknown', reason: `${what} answered more than ${MAX_LOGIN_BODY_BYTES} bytes` };
+  const verdict = target.decide(answer.status, answer.body);
+  if (verdict.state !== 'alive') return { state: verdict.state, reason: verdict.reason };
+  const raw = answer.headers['set-cookie'];
+  return { state: 'alive', setCookie: raw ?? [], serverDate: answer.headers.date, receivedAt: new Date() };
 }
 
 /** `GET /_session` with `cookie` (`Name=value`): see probeVerdict. */
