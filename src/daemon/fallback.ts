@@ -167,7 +167,9 @@ export function createFallbackServer(options: FallbackOptions): FallbackServer {
     // A 401 on an authorization answer is the backend's word on the request; on a new or newer
     // cookie it may mean that cookie died on its way, and the request is worth one more try.
     const retryOn401 = got.verdict === 'authorization' ? undefined : (replayChallenge: string | undefined) => runner.cookieAfterReplay401(got.generation, replayChallenge);
-    const { outcome, error, retried } = await replay(req, res, { target, credential: got.cookie, header: runner.header, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId, retryOn401 });
+    const replaying = replay(req, res, { target, credential: got.cookie, header: runner.header, timeoutMs: options.replayTimeoutMs, agent: target.protocol === 'https:' ? agents.https : agents.http, requestId, retryOn401 });
+    // The include of an early cookie waits for this replay (see early-replays.ts).
+    const { outcome, error, retried } = await replaying.finally(() => got.done?.());
     const label = retried && outcome === 'replayed' ? 'replayed_after_retry' : replayLabel(outcome, got.verdict);
     options.metrics.replays.inc({ session: name, outcome: label });
     options.metrics.fallbackLatency.observe({ session: name }, Number(process.hrtime.bigint() - started) / 1e9);

@@ -22,6 +22,7 @@ import { snapshot } from '../refresh/fresh.js';
 import { recordAlert } from '../refresh/record.js';
 import { blankExpiredSession, reinstallInclude } from '../refresh/repair.js';
 import { Background } from './background.js';
+import { EarlyReplays } from './early-replays.js';
 import { CurrentReader, type CurrentSession } from './current.js';
 import { loginResult, type Metrics, type Trigger } from './metrics.js';
 import { loginGate, onRejected } from './replay-policy.js';
@@ -38,7 +39,14 @@ export type RefreshResult = { ok: true; outcome: RefreshOutcome } | { ok: false;
  * request; `refreshed`: a new cookie), or why there is none and when to retry.
  */
 export type ReplayCookie =
-  | { ok: true; cookie: string; generation: number; verdict: 'stale' | 'authorization' | 'refreshed' }
+  | {
+      ok: true;
+      cookie: string;
+      generation: number;
+      verdict: 'stale' | 'authorization' | 'refreshed';
+      /** To be called when the replay with this cookie is over: it was handed out before its include was written. */
+      done?: (() => void) | undefined;
+    }
   | { ok: false; retryAfter: number; code: string; reason: string };
 
 export interface RunnerContext {
@@ -65,6 +73,9 @@ const VERIFY_PROBES = 5;
  * second. A 401 is only answered by a probe sent after it arrived (see verdicts.ts).
  */
 const PROBE_SPACING_MS = 250;
+
+/** The longest the include waits for the replays that carry its credential first (see early-replays.ts). */
+const REPLAY_HEAD_START_MS = 50;
 
 /** The longest a rejected request is held for the login floor; past it, 503 with Retry-After. */
 const MAX_HOLD_MS = 5000;
@@ -94,6 +105,8 @@ export class SessionRunner {
   private readonly reader: CurrentReader;
   private readonly verdicts: Verdicts;
   private readonly background: Background;
+  /** Replays under way with a credential whose include is not written yet. */
+  private readonly earlyReplays = new EarlyReplays();
   /** The session's credential kind: what the backend is asked, and the header replays carry. */
   private readonly kind: CredentialKind;
   /** ctx.deps, with this session's state and include read through the reader. */
@@ -185,7 +198,10 @@ export class SessionRunner {
       this.inflightStartedAt = Date.now();
       let early: (value: { cookie: string; generation: number } | undefined) => void = () => undefined;
       this.inflightCookie = new Promise((resolve) => (early = resolve));
-      const onCookie = (cookie: string, generation: number) => early({ cookie, generation });
+      const onCookie = (cookie: string, generation: number) => {
+        early({ cookie, generation });
+        return this.earlyReplays.settled(REPLAY_HEAD_START_MS);
+      };
       this.inflight = this.run(trigger, { ...options, onCookie }).finally(() => {
         early(undefined);
         this.inflight = undefined;
@@ -268,7 +284,7 @@ export class SessionRunner {
     if (gate.kind === 'hold') await delay(gate.ms);
     const refreshing = this.refresh('fallback', { ifGenerationAtMost: failedGeneration, urgent: true });
     const early = await Promise.race([this.inflightCookie, refreshing.then(() => undefined)]);
-    if (early) return { ok: true, cookie: early.cookie, generation: early.generation, verdict: 'refreshed' };
+    if (early) return { ok: true, cookie: early.cookie, generation: early.generation, verdict: 'refreshed', done: this.earlyReplays.start() };
     const result = await refreshing;
     if (!result.ok) return { ok: false, retryAfter: Math.max(1, Math.ceil((this.nextAttemptAt - Date.now()) / 1000)), code: result.error.code, reason: result.error.message };
     const now = await this.current();

@@ -52,9 +52,10 @@ export function defaultDeps(config: Config, log: Logger = silentLogger): Refresh
 export interface RefreshOptions extends WorkOptions {
   /**
    * Told the new `Name=value` cookie as soon as it passed the whitelist, before the include is
-   * written, tested and nginx reloaded: the 401 fallback replays with it at once.
+   * written, tested and nginx reloaded: the 401 fallback replays with it at once. The include is
+   * written once what it returns has settled (the daemon lets those replays go first).
    */
-  onCookie?: ((cookie: string, generation: number) => void) | undefined;
+  onCookie?: ((cookie: string, generation: number) => void | Promise<void>) | undefined;
   /** Try renewing the current cookie (`GET /_session`) before logging in with the password. */
   renew?: boolean | undefined;
   /** Return once the include is written and tested; the caller reloads with `reloadFor` (the daemon). */
@@ -158,7 +159,7 @@ async function pass(config: Config, session: AnySessionConfig, deps: RefreshDeps
   const unchanged = includeGeneration !== undefined && render(includeGeneration) === previousText;
   const generation = unchanged ? includeGeneration : (options.generation ?? Math.max(snap.state?.generation ?? 0, includeGeneration ?? 0) + 1);
   const text = render(generation);
-  options.onCookie?.(value, generation);
+  await options.onCookie?.(value, generation);
 
   if (!unchanged) {
     await install(session, text, snap.include, deps);
