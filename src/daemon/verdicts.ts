@@ -1,6 +1,6 @@
 /**
  * What a 401 for the current generation means, asked of the backend rather than guessed from a
- * timer: one `GET /_session` per burst, shared by every caller that arrives while it runs.
+ * timer: one `GET /_session` per burst, shared by every caller that arrived before it was sent.
  *
  * - Session alive: the 401 is the backend's authorization answer (the account may not read that
  *   database or admin path). No login.
