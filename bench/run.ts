@@ -7,7 +7,7 @@
  * figure writes to dist-bench/failed/ instead). Every process it
  * starts is stopped and every temp dir removed, also on failure or Ctrl-C.
  *
- *   npm run bench                # medians of 3 runs (figure 1: 12 short rounds); about 13 minutes on 2 cores, 5 more for figure 8
+ *   npm run bench                # medians of 3 runs (figure 1: 12 short rounds); about 28 minutes on 2 cores, 5 more for figure 8
  *   npm run bench -- --quick     # 1 run each, shorter; writes to dist-bench/quick/
  *   npm run bench -- --only 2,3  # some figures; writes to dist-bench/partial/
  *
