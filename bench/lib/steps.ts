@@ -35,8 +35,8 @@ async function probeMs(stack: BenchStack): Promise<number> {
   return p.ms;
 }
 
-/** POST /_session, direct, in ms. */
-async function loginMs(stack: BenchStack): Promise<number> {
+/** POST /_session, direct: how long it took, in ms, and the `AuthSession=…` cookie it gave. */
+async function timedLogin(stack: BenchStack): Promise<{ ms: number; cookie: string }> {
   const t = clockMs();
   const res = await fetch(`${stack.backend.url}/_session`, {
     method: 'POST',
@@ -44,7 +44,10 @@ async function loginMs(stack: BenchStack): Promise<number> {
     body: new URLSearchParams({ name: stack.backend.admin.name, password: stack.backend.admin.password }),
   });
   await res.arrayBuffer();
-  return clockMs() - t;
+  const ms = clockMs() - t;
+  const cookie = /AuthSession=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
+  if (!cookie) throw new Error(`the login answered ${res.status} without an AuthSession cookie`);
+  return { ms, cookie };
 }
 
 /** Each step alone, medians of `count` back to back, on new connections like the daemon's. */
@@ -56,7 +59,7 @@ export async function stepTimes(stack: BenchStack, count: number): Promise<StepT
     probes.push(await probeMs(stack));
   }
   const logins: number[] = [];
-  for (let i = 0; i < count; i++) logins.push(await loginMs(stack));
+  for (let i = 0; i < count; i++) logins.push((await timedLogin(stack)).ms);
   const tests: number[] = [];
   for (let i = 0; i < count; i++) {
     const t = clockMs();
@@ -94,16 +97,8 @@ export async function quietChain(stack: BenchStack, count: number, gapMs: number
     const start = clockMs();
     t.unauthorized.push(await unauthorizedMs(stack));
     t.probe.push(await probeMs(stack));
-    const l = clockMs();
-    const res = await fetch(`${stack.backend.url}/_session`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
-      body: new URLSearchParams({ name: stack.backend.admin.name, password: stack.backend.admin.password }),
-    });
-    await res.arrayBuffer();
-    const cookie = /AuthSession=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
-    if (!cookie) throw new Error(`the login answered ${res.status} without an AuthSession cookie`);
-    t.login.push(clockMs() - l);
+    const { ms: loginMs, cookie } = await timedLogin(stack);
+    t.login.push(loginMs);
     const r = await timedGet(stack.backend.url + REQUEST_PATH, { headers: { cookie } });
     if (r.status !== 200) throw new Error(`${REQUEST_PATH} with a new cookie answered ${r.status}`);
     t.replay.push(r.ms);
