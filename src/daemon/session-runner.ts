@@ -18,7 +18,6 @@ import { sessionSecret } from '../credentials/secret.js';
 import { RefresherError, SessionLoopError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { refreshSession, reloadOwed, type RefreshDeps, type RefreshOptions, type RefreshOutcome } from '../refresh/pipeline.js';
-import { snapshot } from '../refresh/fresh.js';
 import { recordAlert } from '../refresh/record.js';
 import { blankExpiredSession, reinstallInclude } from '../refresh/repair.js';
 import { Background } from './background.js';
@@ -116,8 +115,7 @@ export class SessionRunner {
     this.name = ctx.session.name;
     this.background = new Background(ctx.log);
     this.reader = new CurrentReader(ctx.config.state_dir, ctx.session);
-    const read = ctx.deps.snapshot ?? snapshot;
-    this.deps = { ...ctx.deps, snapshot: (dir, s) => (dir === ctx.config.state_dir && s === ctx.session ? this.reader.snapshot() : read(dir, s)) };
+    this.deps = { ...ctx.deps, snapshot: () => this.reader.snapshot() };
     this.kind = ctx.deps.credentials(ctx.session);
     const probe = this.kind.probe;
     this.verdicts = new Verdicts({

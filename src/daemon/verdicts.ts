@@ -76,11 +76,18 @@ interface Probe {
   result: Promise<CredentialCheck>;
 }
 
+/** An answer, and whether this caller's probe is the one that went out. */
+interface Asked {
+  answer: CredentialCheck;
+  sent: boolean;
+}
+
 /** The next probe of a generation, sent once the spacing allows; a refusal answers it early. */
 interface Scheduled {
   generation: number;
-  result: Promise<CredentialCheck>;
-  settle: (answer: CredentialCheck) => void;
+  result: Promise<Asked>;
+  /** Answers every waiter without sending the probe. */
+  refuse: (answer: CredentialCheck) => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
@@ -122,11 +129,10 @@ export class Verdicts {
       return { state: 'dead', reason: "the backend's challenge says the token is invalid (invalid_token)", shared: false };
     }
     if (challenge === 'authorization') return { state: 'alive', reason: "the backend's challenge says the request needs more than the token grants (insufficient_scope)", shared: true };
-    const latest = this.latest;
-    const { result, sent } = latest && latest.generation === subject.generation && latest.startedAt >= receivedAt ? { result: latest.result, sent: Promise.resolve(false) } : this.nextProbe(subject);
-    const answer = await result;
+    const since = this.sentSince(subject.generation, receivedAt);
+    const { answer, sent } = since ? { answer: await since.result, sent: false } : await this.nextProbe(subject);
     if (answer.state === 'dead') this.recordDeath(subject);
-    return this.verdict(answer, !(await sent));
+    return this.verdict(answer, !sent);
   }
 
   /**
@@ -134,12 +140,11 @@ export class Verdicts {
    * was sent at or after `notBefore`, else a probe of its own sent now. Never a spaced wait.
    */
   async check(subject: Subject, notBefore = -Infinity): Promise<Verdict> {
-    const latest = this.latest;
-    const joined = latest && latest.generation === subject.generation && latest.startedAt >= notBefore && !latest.answered;
-    const result = joined ? latest.result : this.send(subject);
-    const answer = await result;
+    const running = this.sentSince(subject.generation, notBefore);
+    const joined = running !== undefined && !running.answered;
+    const answer = await (joined ? running.result : this.send(subject));
     if (answer.state === 'dead') this.recordDeath(subject);
-    return this.verdict(answer, Boolean(joined));
+    return this.verdict(answer, joined);
   }
 
   /** The loop the guard sees now, or undefined. */
@@ -172,28 +177,34 @@ export class Verdicts {
     return probe.result;
   }
 
+  /** The newest probe of `generation`, if it was sent at or after `t`. */
+  private sentSince(generation: number, t: number): Probe | undefined {
+    const latest = this.latest;
+    return latest && latest.generation === generation && latest.startedAt >= t ? latest : undefined;
+  }
+
   /**
    * The next probe of the generation: sent at once when the spacing allows, else the one
    * scheduled, shared. `sent` is true for the one caller whose probe went out.
    */
-  private nextProbe(subject: Subject): { result: Promise<CredentialCheck>; sent: Promise<boolean> } {
+  private nextProbe(subject: Subject): Promise<Asked> {
     const s = this.scheduled;
-    if (s && s.generation === subject.generation) return { result: s.result, sent: Promise.resolve(false) };
+    if (s && s.generation === subject.generation) return s.result.then(({ answer }) => ({ answer, sent: false }));
     const latest = this.latest;
     const waitMs = latest && latest.generation === subject.generation ? latest.startedAt + this.options.spacingMs - this.now() : 0;
-    if (waitMs <= 0) return { result: this.send(subject), sent: Promise.resolve(true) };
-    let settle: (answer: CredentialCheck) => void = () => undefined;
-    const early = new Promise<CredentialCheck>((resolve) => (settle = resolve));
-    const later = this.wait(waitMs).then(() => {
-      // Answered early by a refusal: nothing left to ask.
-      if (this.scheduled !== scheduled) return undefined;
-      this.scheduled = undefined;
-      return this.send(subject);
-    });
-    const scheduled: Scheduled = { generation: subject.generation, settle, result: Promise.race([early, later.then((answer) => answer ?? early)]) };
+    if (waitMs <= 0) return this.send(subject).then((answer) => ({ answer, sent: true }));
+    // One answer for every waiter: the spaced probe's, or a refusal that came first (then no probe goes out).
+    let resolve: (asked: Asked) => void = () => undefined;
+    let reject: (error: unknown) => void = () => undefined;
+    const result = new Promise<Asked>((res, rej) => ((resolve = res), (reject = rej)));
+    const scheduled: Scheduled = { generation: subject.generation, result, refuse: (answer) => resolve({ answer, sent: false }) };
     this.scheduled = scheduled;
-    // Settled early means no probe of this schedule went out, or ever will.
-    return { result: scheduled.result, sent: Promise.race([early.then(() => false), later.then(() => true, () => true)]) };
+    void this.wait(waitMs).then(() => {
+      if (this.scheduled !== scheduled) return;
+      this.scheduled = undefined;
+      this.send(subject).then((answer) => resolve({ answer, sent: true }), reject);
+    });
+    return result;
   }
 
   private refused(): Verdict {
@@ -212,7 +223,7 @@ export class Verdicts {
     const s = this.scheduled;
     if (s && s.generation === subject.generation) {
       this.scheduled = undefined;
-      s.settle({ state: 'dead', reason: `the backend refused this ${this.noun} moments ago` });
+      s.refuse({ state: 'dead', reason: `the backend refused this ${this.noun} moments ago` });
     }
     const at = this.now();
     const ageMs = subject.obtainedAt === undefined ? Infinity : Math.max(0, at - subject.obtainedAt);
