@@ -13,19 +13,21 @@ const DEAD: ProbeResult = { state: 'dead', reason: 'the backend no longer knows 
 
 /** A probe whose answers the test releases, counting calls. */
 function backend() {
-  const pending: ((r: ProbeResult) => void)[] = [];
+  const pending: { resolve: (r: ProbeResult) => void; reject: (e: Error) => void }[] = [];
   const calls: string[] = [];
+  const next = () => {
+    const waiting = pending.shift();
+    assert.ok(waiting, 'no probe is waiting for an answer');
+    return waiting;
+  };
   return {
     calls,
     probe: (cookie: string) => {
       calls.push(cookie);
-      return new Promise<ProbeResult>((resolve) => pending.push(resolve));
+      return new Promise<ProbeResult>((resolve, reject) => pending.push({ resolve, reject }));
     },
-    answer(result: ProbeResult) {
-      const next = pending.shift();
-      assert.ok(next, 'no probe is waiting for an answer');
-      next(result);
-    },
+    answer: (result: ProbeResult) => next().resolve(result),
+    fail: (error: Error) => next().reject(error),
   };
 }
 
@@ -154,6 +156,47 @@ describe('Verdicts.onUnauthorized', () => {
     assert.deepEqual(t.waits, [], 'past the spacing, the probe goes out at once');
     b.answer(DEAD);
     assert.equal((await after401).state, 'dead');
+  });
+});
+
+describe('Verdicts.check', () => {
+  it('does not join a probe sent before notBefore: a credential a pass brought is asked about again', async () => {
+    const { b, verdicts, tick, now } = setup(250);
+    const periodic = verdicts.check(subject(4, now() - 60_000));
+    tick(3);
+    const arrived = now();
+    const asked = verdicts.check(subject(4, now() - 60_000), arrived);
+    assert.equal(b.calls.length, 2, 'a probe of its own, sent at once, without the spacing');
+    b.answer(ALIVE);
+    b.answer(DEAD);
+    assert.equal((await periodic).state, 'alive');
+    assert.deepEqual(await asked, { state: 'dead', reason: DEAD.reason, shared: false });
+  });
+
+  it('joins the probe in flight when it was sent at or after notBefore', async () => {
+    const { b, verdicts, now } = setup(250);
+    const first = verdicts.check(subject(4, now() - 60_000));
+    const second = verdicts.check(subject(4, now() - 60_000), now());
+    assert.equal(b.calls.length, 1);
+    b.answer(ALIVE);
+    assert.equal((await first).shared, false);
+    assert.deepEqual(await second, { state: 'alive', reason: 'the backend knows the session', shared: true });
+  });
+});
+
+describe('Verdicts with a failing probe', () => {
+  it('hands the failure to every 401 that waited for a spaced probe, instead of leaving them waiting', async () => {
+    const { b, t, verdicts, tick, now } = setup(250);
+    const first = verdicts.onUnauthorized(subject(3, now() - 60_000));
+    b.answer(ALIVE);
+    await first;
+    tick(10);
+    const waiting = Array.from({ length: 3 }, () => verdicts.onUnauthorized(subject(3, now() - 60_000)));
+    t.fire();
+    await settle();
+    b.fail(new Error('probe broke'));
+    const outcomes = await Promise.allSettled(waiting);
+    assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
   });
 });
 
